@@ -1,0 +1,336 @@
+"""The HQA stack as a CompressAI model.
+
+Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
+"Hierarchical Quantized Autoencoders", NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from compressai.models import CompressionModel
+from torch import Tensor
+
+from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.entropy_models import UniformCategoricalCoder
+from compressai_hqa.models.layer import HQALayer
+
+__all__ = ["HQA"]
+
+_FORMAT = "compressai_hqa.HQA/1"
+_DECODE_MODES = ("argmin", "sample")
+
+
+class HQA(CompressionModel):
+    r"""Hierarchical Quantized Autoencoder (Williams et al., NeurIPS 2020).
+
+    A stack of :class:`HQALayer`\s trained greedily: layer 1 reconstructs
+    pixels, layer l >= 2 the normalised continuous codes of layer l-1. Only the
+    top layer's code indices are transmitted, each costing log2 K bits under a
+    uniform prior; decoding walks down the stack, re-quantising at every layer
+    (paper Algorithm 3). :meth:`truncate` gives the model of any lower rate.
+
+    In training mode only the top layer trains: lower layers stay in eval mode
+    (frozen normalisation statistics, no dropout, no code resetting), whatever
+    ``model.train()`` is called on.
+
+    The model follows CompressAI's contract: ``forward`` returns ``x_hat`` and
+    the uniform ``likelihoods`` of the codes, ``compress`` returns one rANS
+    bitstream per image and ``decompress`` inverts it. Inputs of any size are
+    padded (replicate) to a multiple of the downsampling factor and cropped back.
+
+    Args:
+        config: an :class:`HQAConfig` or a config name (``"mnist"``,
+            ``"celeba64"``).
+        num_layers: build only the first ``num_layers`` layers (default: all).
+    """
+
+    def __init__(
+        self, config: HQAConfig | str = "mnist", num_layers: int | None = None
+    ) -> None:
+        super().__init__()
+        config = get_config(config)
+        n = config.num_layers if num_layers is None else int(num_layers)
+        if not 1 <= n <= config.num_layers:
+            raise ValueError(
+                f"num_layers must be in [1, {config.num_layers}] for config "
+                f"{config.name!r}, got {num_layers}"
+            )
+        self.config = config
+        layers = []
+        in_channels = config.in_channels
+        for i, layer_config in enumerate(config.layers[:n]):
+            layers.append(
+                HQALayer(
+                    in_channels,
+                    layer_config,
+                    bottom=i == 0,
+                    temperature=config.temp_start,
+                    reset_window=config.reset_window,
+                    reset_threshold=config.reset_threshold,
+                    reset_noise=config.reset_noise,
+                )
+            )
+            in_channels = layer_config.codebook_dim
+        self.layers = nn.ModuleList(layers)
+        self.entropy_coder = UniformCategoricalCoder(config.layers[n - 1].codebook_size)
+
+    # ------------------------------------------------------------- properties
+    @property
+    def num_layers(self) -> int:
+        """Number of layers; the codes of the top one are transmitted."""
+        return len(self.layers)
+
+    @property
+    def top(self) -> HQALayer:
+        return self.layers[-1]  # type: ignore[return-value]
+
+    @property
+    def downsampling(self) -> int:
+        """Spatial factor between the image and the transmitted codes."""
+        return self.config.downsampling(self.num_layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.top.quantizer.codebook.device
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Shape of the transmitted code grid for an image of this size."""
+        f = self.downsampling
+        return math.ceil(height / f), math.ceil(width / f)
+
+    def bits(self, height: int, width: int) -> int:
+        """Ideal rate in bits of one image of this size: codes x log2 K."""
+        h, w = self.latent_shape(height, width)
+        return h * w * self.config.layers[self.num_layers - 1].bits_per_code
+
+    # --------------------------------------------------------------- training
+    def train(self, mode: bool = True) -> HQA:
+        """Sets training mode on the top layer only; lower layers stay frozen."""
+        super().train(mode)
+        for layer in self.layers[:-1]:
+            layer.eval()
+        return self
+
+    def layer_input(self, x: Tensor, layer: int | None = None) -> Tensor:
+        """What layer ``layer`` (1-based, default: top) reconstructs, unnormalised.
+
+        The image for layer 1, else the continuous ``z_e`` of layer ``layer - 1``
+        computed by the frozen layers below (no gradient, no statistics update).
+        """
+        layer = self.num_layers if layer is None else layer
+        if not 1 <= layer <= self.num_layers:
+            raise ValueError(f"layer must be in [1, {self.num_layers}], got {layer}")
+        self._check_image(x)
+        f = self.config.downsampling(layer)
+        if x.shape[-2] % f or x.shape[-1] % f:
+            raise ValueError(
+                f"training images must be multiples of {f} pixels, "
+                f"got {tuple(x.shape[-2:])}"
+            )
+        with torch.no_grad():
+            for below in self.layers[: layer - 1]:
+                x = below.encode(x)
+        return x
+
+    # -------------------------------------------------------------- inference
+    def encode(self, x: Tensor) -> Tensor:
+        """Continuous top-layer codes z_e (no quantisation on the way up)."""
+        h = self._pad(x)
+        for layer in self.layers:
+            h = layer.encode(h)
+        return h
+
+    def quantize(
+        self, x: Tensor, mode: str = "argmin", generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W)."""
+        return self.top.quantizer.quantize(self.encode(x), mode, generator)
+
+    def decode(
+        self,
+        indices: Tensor,
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+        size: Sequence[int] | None = None,
+    ) -> Tensor:
+        """Images from top-layer code indices (paper Algorithm 3).
+
+        Args:
+            indices: code indices (B, h, w) of the top layer.
+            mode: how lower layers re-quantise: ``"argmin"`` (deterministic,
+                the default) or ``"sample"`` (a draw from each posterior).
+            generator: random source for ``"sample"``.
+            size: crop the output to this (H, W).
+        """
+        if mode not in _DECODE_MODES:
+            raise ValueError(f"mode must be one of {_DECODE_MODES}, got {mode!r}")
+        if indices.dim() != 3:
+            raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
+        h = self.top.decode(self.top.quantizer.embed(indices.to(self.device)))
+        for layer in reversed(self.layers[:-1]):
+            codes = layer.quantizer.quantize(h, mode, generator)
+            h = layer.decode(layer.quantizer.embed(codes))
+        if size is not None:
+            h = h[..., : size[0], : size[1]]
+        return h
+
+    def decode_average(
+        self,
+        indices: Tensor,
+        n: int,
+        generator: torch.Generator | None = None,
+        size: Sequence[int] | None = None,
+    ) -> Tensor:
+        """Mean of ``n`` stochastic decodes of the same codes (paper Figure 6)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        total = self.decode(indices, "sample", generator, size)
+        for _ in range(n - 1):
+            total = total + self.decode(indices, "sample", generator, size)
+        return total / n
+
+    def forward(self, x: Tensor) -> dict[str, Any]:
+        """CompressAI forward: argmin codes, deterministic decode, 1/K likelihoods.
+
+        The bpp CompressAI estimates from the likelihoods is exactly the rate
+        of :meth:`compress` without the bitstream's framing.
+        """
+        indices = self.quantize(x)
+        x_hat = self.decode(indices, size=x.shape[-2:])
+        likelihoods = self.entropy_coder.likelihoods(indices).unsqueeze(1)
+        return {"x_hat": x_hat, "likelihoods": {"codes": likelihoods}}
+
+    def compress(self, x: Tensor) -> dict[str, Any]:
+        """Real bitstreams: ``{"strings": [[bytes per image]], "shape": (H, W)}``."""
+        indices = self.quantize(x)
+        return {
+            "strings": [self.entropy_coder.compress(indices)],
+            "shape": torch.Size(x.shape[-2:]),
+        }
+
+    def decompress(
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """Images in [0, 1] from :meth:`compress`'s output.
+
+        Args:
+            strings: ``[[bytes per image]]``.
+            shape: the original (H, W).
+            mode, generator: as for :meth:`decode`.
+        """
+        if not isinstance(strings, (list, tuple)) or len(strings) != 1:
+            raise ValueError("HQA expects strings=[[bytes per image]] (one latent)")
+        height, width = (int(s) for s in shape)
+        indices = self.entropy_coder.decompress(
+            strings[0], self.latent_shape(height, width)
+        )
+        return {"x_hat": self.decode(indices, mode, generator, size=(height, width))}
+
+    # ---------------------------------------------------- CompressAI plumbing
+    def aux_loss(self) -> Tensor:
+        """HQA has no EntropyBottleneck: a zero tensor on the model's device."""
+        return torch.zeros((), device=self.device)
+
+    def update(
+        self,
+        scale_table: Any = None,
+        force: bool = False,
+        update_quantiles: bool = False,
+    ) -> bool:
+        """Nothing to update: the uniform prior needs no learnt CDF."""
+        return False
+
+    def truncate(self, num_layers: int) -> HQA:
+        """The stack cut at layer ``num_layers`` (sharing this model's modules).
+
+        The codes of layer ``num_layers`` become the transmitted ones, so one
+        trained stack gives every rate. Use ``copy.deepcopy`` for independent
+        weights.
+        """
+        model = HQA(self.config, num_layers=num_layers)
+        model.layers = nn.ModuleList(self.layers[:num_layers])
+        return model.train(self.training)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The config as plain values (saved in the state dict as ``_extra_state``)."""
+        return {
+            "format": _FORMAT,
+            "config": self.config.to_dict(),
+            "num_layers": self.num_layers,
+        }
+
+    def set_extra_state(self, state: Any) -> None:
+        config = _config_from_extra_state(state)
+        if config != self.config:
+            raise ValueError(
+                f"checkpoint is for HQA config {config.name!r} which differs from this "
+                f"model's config {self.config.name!r}; build the model with "
+                "HQA.from_state_dict(state_dict)"
+            )
+
+    @classmethod
+    def from_state_dict(
+        cls, state_dict: Mapping[str, Any], num_layers: int | None = None
+    ) -> HQA:
+        """Rebuilds a model from its state dict alone (the config travels in it).
+
+        Args:
+            state_dict: from :meth:`state_dict`, e.g. ``torch.load(path,
+                weights_only=True)``.
+            num_layers: build this many layers; layers above those stored in the
+                checkpoint are freshly initialised (to train a layer on top of a
+                trained stack). Default: as stored.
+        """
+        state = state_dict.get("_extra_state")
+        config = _config_from_extra_state(state)
+        stored = int(state["num_layers"])
+        model = cls(config, num_layers=stored if num_layers is None else num_layers)
+        missing, unexpected = model.load_state_dict(dict(state_dict), strict=False)
+        if unexpected:
+            raise ValueError(f"unexpected keys in HQA state dict: {unexpected[:5]}")
+        fresh = tuple(f"layers.{i}." for i in range(stored, model.num_layers))
+        not_fresh = [k for k in missing if not k.startswith(fresh)]
+        if not_fresh:
+            raise ValueError(f"missing keys in HQA state dict: {not_fresh[:5]}")
+        return model
+
+    # ---------------------------------------------------------------- helpers
+    def _check_image(self, x: Tensor) -> None:
+        c = self.config.in_channels
+        if x.dim() != 4 or x.shape[1] != c:
+            raise ValueError(
+                f"HQA config {self.config.name!r} expects images of shape "
+                f"(B, {c}, H, W), "
+                f"got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"images must be floating point in [0, 1], got {x.dtype}")
+
+    def _pad(self, x: Tensor) -> Tensor:
+        self._check_image(x)
+        f = self.downsampling
+        pad_h, pad_w = -x.shape[-2] % f, -x.shape[-1] % f
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x
+
+
+def _config_from_extra_state(state: Any) -> HQAConfig:
+    if not isinstance(state, Mapping) or state.get("format") != _FORMAT:
+        raise ValueError(
+            "not an HQA state dict: '_extra_state' with the model config is missing "
+            "(was it saved by compressai_hqa?)"
+        )
+    return HQAConfig.from_dict(state["config"])

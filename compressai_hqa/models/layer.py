@@ -1,0 +1,152 @@
+"""One HQA layer: a small VQ-VAE over the output of the layer below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+from torch import Tensor
+
+from compressai_hqa.configs import LayerConfig
+from compressai_hqa.layers import (
+    Decoder,
+    Encoder,
+    GlobalNormalization,
+    ProbabilisticQuantizer,
+)
+
+__all__ = ["HQALayer", "LayerOutput"]
+
+
+@dataclass
+class LayerOutput:
+    """What :meth:`HQALayer.forward` returns for one training batch.
+
+    Attributes:
+        loss: ``recon + r * (beta_e * kl + beta_c * commit)``, where ``r`` is the
+            number of latent positions per element of the target, so that every
+            term is a sum over the image divided by its number of elements, as in
+            the original code.
+        recon: mean squared error between ``reconstruction`` and ``target``.
+        kl: mean KL(q || uniform) per latent position.
+        commit: mean probabilistic commitment per latent position.
+        perplexity: exp entropy of the batch-averaged posterior.
+        target: the (normalised) input the layer reconstructs.
+        reconstruction: the decoder's output in the normalised space.
+        z_e: continuous codes (B, D, h, w).
+        indices: argmin code indices (B, h, w).
+    """
+
+    loss: Tensor
+    recon: Tensor
+    kl: Tensor
+    commit: Tensor
+    perplexity: Tensor
+    target: Tensor
+    reconstruction: Tensor
+    z_e: Tensor
+    indices: Tensor
+
+
+class HQALayer(nn.Module):
+    """Encoder, probabilistic quantiser and decoder of one HQA layer.
+
+    Layer 1 reconstructs pixels (its decoder ends with a sigmoid); layer l >= 2
+    reconstructs the continuous ``z_e`` of layer l-1, normalised by this layer's
+    :class:`GlobalNormalization` (sized by layer l-1's code dimension).
+
+    Args:
+        in_channels: channels of this layer's input (image channels for layer 1,
+            the code dimension of the layer below otherwise).
+        config: architecture and loss weights.
+        bottom: whether this is layer 1 (pixels, sigmoid, no normalisation).
+        temperature: initial Gumbel temperature.
+        reset_window, reset_threshold, reset_noise: code-reset settings.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        config: LayerConfig,
+        bottom: bool,
+        temperature: float = 1.0,
+        reset_window: int = 20,
+        reset_threshold: float = 0.03,
+        reset_noise: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.in_channels = in_channels
+        self.bottom = bottom
+        self.normalizer = None if bottom else GlobalNormalization(in_channels)
+        self.encoder = Encoder(
+            in_channels,
+            config.codebook_dim,
+            config.enc_hidden,
+            num_layers=config.enc_layers,
+            downsample=config.downsample,
+            dropout=config.dropout,
+        )
+        self.quantizer = ProbabilisticQuantizer(
+            config.codebook_size,
+            config.codebook_dim,
+            temperature=temperature,
+            reset_window=reset_window,
+            reset_threshold=reset_threshold,
+            reset_noise=reset_noise,
+        )
+        self.decoder = Decoder(
+            config.codebook_dim,
+            in_channels,
+            config.dec_hidden,
+            num_layers=config.dec_layers,
+            upsample=config.downsample,
+            dilations=config.dec_dilations,
+            dropout=config.dropout,
+            sigmoid=bottom,
+        )
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """This layer's input in its normalised space (never updates statistics)."""
+        return x if self.normalizer is None else self.normalizer.normalize(x)
+
+    def unnormalize(self, x: Tensor) -> Tensor:
+        return x if self.normalizer is None else self.normalizer.unnormalize(x)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Continuous codes z_e of the layer input ``x`` (no quantisation)."""
+        return self.encoder(self.normalize(x))
+
+    def decode(self, z_q: Tensor) -> Tensor:
+        """Estimate of this layer's (unnormalised) input from quantised codes."""
+        return self.unnormalize(self.decoder(z_q))
+
+    def forward(self, x: Tensor) -> LayerOutput:
+        """One training step's computation (paper Algorithm 2, lines 13-21).
+
+        In training mode the normalisation statistics absorb ``x`` and the
+        decoder sees a relaxed Gumbel-softmax sample; in eval mode the codes are
+        the argmin and nothing is updated.
+        """
+        if self.normalizer is not None and self.training:
+            self.normalizer.update(x)
+        target = self.normalize(x)
+        z_e = self.encoder(target)
+        q = self.quantizer(z_e)
+        reconstruction = self.decoder(q.z_q)
+        recon = F.mse_loss(reconstruction.float(), target.float())
+        ratio = z_e[0, 0].numel() / target[0].numel()
+        reg = self.config.beta_entropy * q.kl + self.config.beta_commit * q.commit
+        return LayerOutput(
+            loss=recon + ratio * reg,
+            recon=recon,
+            kl=q.kl,
+            commit=q.commit,
+            perplexity=q.perplexity,
+            target=target,
+            reconstruction=reconstruction,
+            z_e=z_e,
+            indices=q.indices,
+        )

@@ -1,0 +1,106 @@
+"""Zoo functions for HQA image models.
+
+``hqa(layer=...)`` is the natural entry point; ``hqa_mnist`` and
+``hqa_celeba64`` have CompressAI's zoo signature (``quality``, ``metric``,
+``pretrained``, ``progress``) so that CompressAI's tools can call them.
+Quality rises with rate: quality 1 is the top layer (fewest bits), quality L
+the bottom layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.models import HQA
+
+from .pretrained import load_weights, pretrained_state_dict
+
+__all__ = ["hqa", "hqa_celeba64", "hqa_mnist", "layer_for_quality"]
+
+
+def hqa(
+    layer: int | None = None,
+    pretrained: bool = False,
+    config: str | HQAConfig = "mnist",
+    progress: bool = True,
+    weights: str | None = None,
+) -> HQA:
+    """An HQA stack truncated at ``layer`` (the layer whose codes are sent).
+
+    Args:
+        layer: 1 (highest rate) to L (lowest rate); default: the top layer.
+        pretrained: load the weights shipped with the package (see
+            ``zoo/README.md`` for how they were trained and how good they are).
+        config: ``"mnist"`` (paper Table 10: 5 layers, 1 channel, 32x32) or
+            ``"celeba64"`` (paper Table 9: 7 layers, 3 channels, 64x64), or an
+            :class:`HQAConfig`.
+        progress: show a progress bar when weights are downloaded.
+        weights: a path or URL of a state dict to load instead of the shipped
+            weights (URLs are cached by ``torch.hub``); implies ``pretrained``.
+
+    Returns:
+        The model, in eval mode when weights were loaded.
+    """
+    cfg = get_config(config)
+    layer = cfg.num_layers if layer is None else int(layer)
+    if not 1 <= layer <= cfg.num_layers:
+        raise ValueError(
+            f"layer must be in [1, {cfg.num_layers}] for {cfg.name!r}, got {layer}"
+        )
+    if weights is None and not pretrained:
+        return HQA(cfg, num_layers=layer)
+    if weights is not None:
+        state_dict = load_weights(weights, progress=progress)
+    else:
+        state_dict = pretrained_state_dict(cfg.name, progress=progress)
+    model = HQA.from_state_dict(state_dict)
+    if model.config != cfg and isinstance(config, HQAConfig):
+        raise ValueError(
+            f"weights are for config {model.config.name!r}, not {cfg.name!r}"
+        )
+    if layer > model.num_layers:
+        raise ValueError(
+            f"the weights hold {model.num_layers} layers; asked for layer {layer}"
+        )
+    return model.truncate(layer).eval()
+
+
+def layer_for_quality(config: str | HQAConfig, quality: int) -> int:
+    """CompressAI quality (1 = lowest rate) to HQA layer (L = lowest rate)."""
+    num_layers = get_config(config).num_layers
+    if not 1 <= int(quality) <= num_layers:
+        raise ValueError(f"quality must be in [1, {num_layers}], got {quality}")
+    return num_layers + 1 - int(quality)
+
+
+def _zoo(
+    config: str, quality: int, metric: str, pretrained: bool, progress: bool, **kw: Any
+) -> HQA:
+    if metric != "mse":
+        raise ValueError(
+            f"HQA models are trained for 'mse' only, got metric={metric!r}"
+        )
+    return hqa(layer_for_quality(config, quality), pretrained, config, progress, **kw)
+
+
+def hqa_mnist(
+    quality: int,
+    metric: str = "mse",
+    pretrained: bool = False,
+    progress: bool = True,
+    **kwargs: Any,
+) -> HQA:
+    """MNIST HQA (paper Table 10) at ``quality`` 1 (8 bits) .. 5 (2048 bits)."""
+    return _zoo("mnist", quality, metric, pretrained, progress, **kwargs)
+
+
+def hqa_celeba64(
+    quality: int,
+    metric: str = "mse",
+    pretrained: bool = False,
+    progress: bool = True,
+    **kwargs: Any,
+) -> HQA:
+    """CelebA 64x64 HQA (paper Table 9) at ``quality`` 1 (9 bits) .. 7."""
+    return _zoo("celeba64", quality, metric, pretrained, progress, **kwargs)

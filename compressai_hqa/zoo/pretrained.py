@@ -1,0 +1,83 @@
+"""Loading trained HQA weights: shipped files (SHA-256 pinned), paths and URLs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "PRETRAINED",
+    "PretrainedUnavailableError",
+    "load_weights",
+    "pretrained_state_dict",
+    "sha256sum",
+]
+
+# config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
+PRETRAINED: dict[str, tuple[str, str]] = {}
+
+
+class PretrainedUnavailableError(RuntimeError):
+    """No trained weights are shipped for the requested config."""
+
+
+def sha256sum(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_weights(
+    source: str | Path, progress: bool = True, sha256: str | None = None
+) -> dict[str, Any]:
+    """A state dict from a local path or a URL (cached by ``torch.hub``).
+
+    Loads with ``weights_only=True``; checks the file's SHA-256 when given.
+    Accepts a bare state dict or a training checkpoint holding one under
+    ``"state_dict"``.
+    """
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        obj = torch.hub.load_state_dict_from_url(
+            text, map_location="cpu", progress=progress, weights_only=True
+        )
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"HQA weights not found: {path}")
+        if sha256 is not None:
+            actual = sha256sum(path)
+            if actual != sha256:
+                raise RuntimeError(
+                    f"HQA weights {path} are corrupt or not the released file: "
+                    f"SHA-256 {actual} != expected {sha256}"
+                )
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{text} does not hold an HQA state dict")
+    return obj
+
+
+def pretrained_state_dict(config_name: str, progress: bool = True) -> dict[str, Any]:
+    """The shipped weights of ``config_name``, SHA-256 checked."""
+    if config_name not in PRETRAINED:
+        shipped = ", ".join(sorted(PRETRAINED)) or "none yet"
+        raise PretrainedUnavailableError(
+            f"no pretrained HQA weights are shipped for config {config_name!r} "
+            f"(shipped: {shipped}). Train a stack with examples/train_hqa.py and load "
+            "it with HQA.from_state_dict(torch.load(path, weights_only=True)), or pass "
+            "weights=<path or URL> to compressai_hqa.zoo.hqa()."
+        )
+    filename, sha256 = PRETRAINED[config_name]
+    path = resources.files("compressai_hqa") / "zoo_weights" / filename
+    with resources.as_file(path) as local:
+        return load_weights(local, progress=progress, sha256=sha256)

@@ -1,0 +1,229 @@
+"""Tests of compressai_hqa.models.hqa.HQA: the stack as a CompressAI model."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_config
+
+from compressai_hqa import HQA
+from compressai_hqa.configs import MNIST
+
+
+def smooth_images(batch: int, channels: int, size: int) -> torch.Tensor:
+    """Images with structure an autoencoder can learn (unlike uniform noise)."""
+    coarse = torch.rand(batch, channels, 4, 4)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear")
+
+
+def _trained_statistics(model: HQA, size: int = 32, steps: int = 3) -> HQA:
+    """Gives every normaliser real statistics (a fresh stack is the identity)."""
+    for layer in range(1, model.num_layers + 1):
+        stack = model.truncate(layer).train()
+        for _ in range(steps):
+            stack.top(
+                stack.layer_input(torch.rand(4, model.config.in_channels, size, size))
+            )
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[int, HQA]:
+    torch.manual_seed(0)
+    return {
+        c: _trained_statistics(HQA(tiny_config(in_channels=c, num_layers=3)))
+        for c in (1, 3)
+    }
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("layer", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("size", [(37, 29), (32, 32), (5, 3)])
+def test_compress_decompress_is_bit_exact_with_decode(
+    stacks: dict[int, HQA], channels: int, layer: int, batch: int, size: tuple[int, int]
+) -> None:
+    model = stacks[channels].truncate(layer)
+    x = torch.rand(batch, channels, *size)
+    with torch.no_grad():
+        out = model.compress(x)
+        rec = model.decompress(out["strings"], out["shape"])["x_hat"]
+        indices = model.quantize(x)
+        direct = model.decode(indices, size=size)
+    assert tuple(out["shape"]) == size
+    assert len(out["strings"]) == 1 and len(out["strings"][0]) == batch
+    assert rec.shape == x.shape and torch.equal(rec, direct)
+    assert rec.min() >= 0 and rec.max() <= 1
+
+    h, w = model.latent_shape(*size)
+    f = 2**layer
+    assert (
+        indices.shape
+        == (batch, h, w)
+        == (batch, math.ceil(size[0] / f), math.ceil(size[1] / f))
+    )
+    n, k = h * w, model.config.layers[layer - 1].codebook_size
+    for s in out["strings"][0]:
+        assert len(s) <= 1.001 * n * math.log2(k) / 8 + 8
+    assert model.bits(*size) == n * math.log2(k)
+
+    # CompressAI's entropy-estimation bpp is the ideal rate n log2 K / (H W).
+    with torch.no_grad():
+        lik = model(x)["likelihoods"]["codes"]
+    bpp = (torch.log(lik).sum() / (-math.log(2) * batch * size[0] * size[1])).item()
+    assert bpp == pytest.approx(n * math.log2(k) / (size[0] * size[1]), rel=1e-6)
+
+
+def test_mnist_stack_rates_and_eight_bit_codes() -> None:
+    model = HQA("mnist").eval()
+    assert sum(p.numel() for p in model.parameters()) == 569_145  # ~0.57 M (Table 10)
+    x = torch.rand(3, 1, 32, 32)
+    for layer, bits in zip(range(1, 6), (2048, 512, 128, 32, 8), strict=True):
+        stack = model.truncate(layer)
+        assert stack.bits(32, 32) == bits
+        with torch.no_grad():
+            out = stack.compress(x)
+            rec = stack.decompress(out["strings"], out["shape"])["x_hat"]
+        assert torch.equal(rec, stack.decode(stack.quantize(x), size=(32, 32)))
+        assert all(len(s) <= bits / 8 * 1.001 + 8 for s in out["strings"][0])
+
+
+def test_decoding_modes(stacks: dict[int, HQA]) -> None:
+    model = stacks[1]
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        idx = model.quantize(x)
+        assert torch.equal(
+            model.decode(idx), model.decode(idx)
+        )  # argmin: deterministic
+        a = model.decode(idx, "sample", torch.Generator().manual_seed(1))
+        b = model.decode(idx, "sample", torch.Generator().manual_seed(1))
+        c = model.decode(idx, "sample", torch.Generator().manual_seed(2))
+        assert torch.equal(a, b) and not torch.equal(a, c)
+        avg = model.decode_average(idx, 4, torch.Generator().manual_seed(1))
+        g = torch.Generator().manual_seed(1)
+        manual = sum(model.decode(idx, "sample", g) for _ in range(4)) / 4
+        assert torch.allclose(avg, manual)
+        out = model.compress(x)
+        sampled = model.decompress(
+            out["strings"],
+            out["shape"],
+            mode="sample",
+            generator=torch.Generator().manual_seed(1),
+        )["x_hat"]
+        assert torch.equal(sampled, a)
+    with pytest.raises(ValueError, match="mode"):
+        model.decode(idx, "mean")
+
+
+def test_greedy_training_leaves_lower_layers_untouched() -> None:
+    torch.manual_seed(0)
+    model = _trained_statistics(HQA(tiny_config(num_layers=3, dropout=0.3)))
+    before = copy.deepcopy(model.state_dict())
+    model.train()  # must not put frozen layers back in training mode (defect 1)
+    assert model.top.training
+    assert not any(m.training for layer in model.layers[:-1] for m in layer.modules())
+    optimizer = torch.optim.RAdam(model.top.parameters(), lr=1e-2)
+    for _ in range(25):  # crosses a code-reset window
+        out = model.top(model.layer_input(torch.rand(8, 1, 32, 32)))
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    after = model.state_dict()
+    for key, value in before.items():
+        if key.startswith(("layers.0.", "layers.1.")):
+            assert torch.equal(value, after[key]), key
+    changed = [
+        k
+        for k in before
+        if k.startswith("layers.2.") and not torch.equal(before[k], after[k])
+    ]
+    assert any("normalizer" in k for k in changed) and any(
+        "encoder" in k for k in changed
+    )
+
+
+def test_layer_loss_decreases_and_combines_terms() -> None:
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=1, codebook_size=32))
+    model.train()
+    x = smooth_images(16, 1, 32)
+    optimizer = torch.optim.Adam(model.top.parameters(), lr=4e-3)
+    losses = []
+    for _ in range(60):
+        out = model.top(model.layer_input(x))
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    cfg = model.config.layers[0]
+    ratio = (16 * 16) / (1 * 32 * 32)
+    expected = out.recon + ratio * (
+        cfg.beta_entropy * out.kl + cfg.beta_commit * out.commit
+    )
+    assert torch.allclose(out.loss, expected)
+
+
+def test_state_dict_round_trips_with_weights_only(stacks: dict[int, HQA]) -> None:
+    model = stacks[3]
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    rebuilt = HQA.from_state_dict(state).eval()
+    assert rebuilt.config == model.config and rebuilt.num_layers == 3
+    x = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x)["x_hat"], model(x)["x_hat"])
+    truncated = HQA.from_state_dict(model.truncate(2).state_dict())
+    assert truncated.num_layers == 2
+    grown = HQA.from_state_dict(model.truncate(2).state_dict(), num_layers=3)
+    assert grown.num_layers == 3
+    assert torch.equal(
+        grown.layers[1].encoder.net[0].weight, model.layers[1].encoder.net[0].weight
+    )
+    with pytest.raises(ValueError, match="not an HQA state dict"):
+        HQA.from_state_dict({k: v for k, v in state.items() if k != "_extra_state"})
+    with pytest.raises(ValueError, match="differs"):
+        HQA(tiny_config(in_channels=3, num_layers=3, hidden=4)).load_state_dict(state)
+
+
+def test_truncate_shares_modules_and_crops(stacks: dict[int, HQA]) -> None:
+    model = stacks[1]
+    low = model.truncate(1)
+    assert low.layers[0] is model.layers[0] and low.downsampling == 2
+    assert low.entropy_coder.num_symbols == 16
+
+
+def test_compressai_plumbing(stacks: dict[int, HQA]) -> None:
+    model = stacks[1]
+    aux = model.aux_loss()
+    assert isinstance(aux, torch.Tensor) and aux.item() == 0
+    before = copy.deepcopy(model.state_dict())
+    assert model.update(force=True) is False
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(
+        torch.equal(v, after[k]) for k, v in before.items() if k != "_extra_state"
+    )
+    assert before["_extra_state"] == after["_extra_state"]
+
+
+def test_bad_inputs_are_refused(stacks: dict[int, HQA]) -> None:
+    model = stacks[1]
+    with pytest.raises(ValueError, match="expects images"):
+        model.compress(torch.rand(1, 3, 32, 32))
+    with pytest.raises(TypeError, match="floating point"):
+        model.compress(torch.zeros(1, 1, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="multiples"):
+        model.layer_input(torch.rand(1, 1, 30, 30))
+    with pytest.raises(ValueError, match="strings"):
+        model.decompress([[b""], [b""]], (32, 32))
+    with pytest.raises(ValueError, match="num_layers"):
+        HQA(MNIST, num_layers=6)

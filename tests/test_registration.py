@@ -1,0 +1,52 @@
+"""Tests of compressai_hqa.registration: HQA inside CompressAI's lookup tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import compressai.zoo
+import compressai.zoo.image
+import pytest
+
+from compressai.registry import MODELS
+
+import compressai_hqa
+
+from compressai_hqa import HQA
+
+
+def test_import_registers_everywhere_and_is_idempotent() -> None:
+    names = ("hqa", "hqa-mnist", "hqa-celeba64")
+    for _ in range(2):
+        compressai_hqa.register()
+        for name in names:
+            assert name in compressai.zoo.image_models
+            assert name in compressai.zoo.models
+            assert compressai.zoo.image.model_architectures[name] is HQA
+            assert name in MODELS
+    assert isinstance(MODELS["hqa-mnist"](), HQA)
+    assert MODELS["hqa-celeba64"]().config.name == "celeba64"
+    assert MODELS["hqa"]("mnist", num_layers=2).num_layers == 2
+
+
+def test_registration_on_plain_import_in_a_fresh_interpreter() -> None:
+    code = (
+        "import compressai_hqa, compressai.zoo as z;"
+        "from compressai.utils.eval_model.__main__ import architectures;"
+        "print('hqa-mnist' in z.image_models, 'hqa' in architectures)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "True"]
+
+
+def test_zoo_functions_have_compressai_signature() -> None:
+    fn = compressai.zoo.image_models["hqa-mnist"]
+    assert fn(quality=1, metric="mse", pretrained=False, progress=False).num_layers == 5
+    assert fn(quality=5).num_layers == 1
+    with pytest.raises(ValueError, match="mse"):
+        fn(quality=1, metric="ms-ssim")
+    with pytest.raises(ValueError, match="checkpoint"):
+        compressai.zoo.image_models["hqa"](quality=1, pretrained=True)
