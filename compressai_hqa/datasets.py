@@ -26,12 +26,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "IMG_EXTENSIONS",
     "MNIST_FILES",
+    "RandomCropFolder",
     "TensorImages",
     "cache_dir",
+    "list_images",
+    "load_face_folder",
     "load_mnist",
+    "read_image",
     "sample_digits",
 ]
+
+IMG_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -164,3 +181,101 @@ def _mnist_root(root: Path) -> Path:
             tmp.write(gzip.decompress(data))
         os.replace(tmp.name, target)
     return cached
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Image files below ``root`` (sorted), or a clear error if there are none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS)
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMG_EXTENSIONS)}) found in {root}")
+    return files
+
+
+def read_image(path: Path, channels: int) -> Tensor:
+    """A uint8 (C, H, W) tensor; 1 channel reads as grayscale, 3 as RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            width, height = img.size
+    except (OSError, UnidentifiedImageError, SyntaxError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from None
+    return data.view(height, width, channels).permute(2, 0, 1).contiguous()
+
+
+def load_face_folder(
+    root: str | Path, size: int = 64, channels: int = 3, limit: int | None = None
+) -> TensorImages:
+    """Aligned faces (CelebA style): center crop to a square, resize to ``size``.
+
+    For CelebA's 89x109 aligned faces: crop 89x89, resize to 64x64 (bilinear,
+    antialiased). Returned in memory as floats in [0, 1], no labels.
+
+    Args:
+        root: folder of images (searched recursively).
+        size: output resolution.
+        channels: 3 (RGB) or 1 (grayscale).
+        limit: use only the first ``limit`` files (sorted by name).
+    """
+    from torchvision.transforms import functional as TF
+
+    files = list_images(root)[:limit]
+    out = torch.empty(len(files), channels, size, size, dtype=torch.uint8)
+    for i, path in enumerate(files):
+        img = read_image(path, channels)
+        side = min(img.shape[-2:])
+        img = TF.center_crop(img, [side, side])
+        out[i] = TF.resize(img, [size, size], antialias=True)
+    return TensorImages(out.float().div_(255.0))
+
+
+class RandomCropFolder(torch.utils.data.Dataset):
+    """Random ``size`` x ``size`` crops of the images of a folder (a DataLoader path).
+
+    For folders too large to hold in memory, or images larger than the training
+    resolution. Indexed by ``i`` or by ``(i, epoch)``: the crop is drawn from a
+    generator seeded with ``(seed, epoch, i)``, so the data do not depend on
+    worker processes and a resumed run sees the same crops. Smaller images are
+    upscaled so that their short side is ``size``.
+
+    Args:
+        root: folder of images (searched recursively).
+        size: crop size.
+        channels: 3 (RGB) or 1 (grayscale).
+        seed: base seed of the crop positions.
+    """
+
+    def __init__(
+        self, root: str | Path, size: int, channels: int = 3, seed: int = 0
+    ) -> None:
+        self.files = list_images(root)
+        self.size = size
+        self.channels = channels
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Tensor:
+        from torchvision.transforms import functional as TF
+
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+
+        img = read_image(self.files[index], self.channels)
+        h, w = img.shape[-2:]
+        if min(h, w) < self.size:
+            scale = self.size / min(h, w)
+            h, w = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+            img = TF.resize(img, [h, w], antialias=True)
+        g = torch.Generator().manual_seed(hash((self.seed, epoch, index)) % 2**63)
+        top = int(torch.randint(0, h - self.size + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - self.size + 1, (1,), generator=g))
+        crop = img[:, top : top + self.size, left : left + self.size]
+        return crop.float().div_(255.0)

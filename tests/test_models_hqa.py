@@ -196,9 +196,15 @@ def test_state_dict_round_trips_with_weights_only(stacks: dict[int, HQA]) -> Non
 
 def test_truncate_shares_modules_and_crops(stacks: dict[int, HQA]) -> None:
     model = stacks[1]
+    state = torch.get_rng_state()
     low = model.truncate(1)
+    assert torch.equal(torch.get_rng_state(), state)  # resumed training relies on it
     assert low.layers[0] is model.layers[0] and low.downsampling == 2
     assert low.entropy_coder.num_symbols == 16
+    assert not low.training and model.train().truncate(2).training
+    model.eval()
+    with pytest.raises(ValueError, match="num_layers"):
+        model.truncate(4)
 
 
 def test_compressai_plumbing(stacks: dict[int, HQA]) -> None:

@@ -63,7 +63,6 @@ class HQA(CompressionModel):
                 f"num_layers must be in [1, {config.num_layers}] for config "
                 f"{config.name!r}, got {num_layers}"
             )
-        self.config = config
         layers = []
         in_channels = config.in_channels
         for i, layer_config in enumerate(config.layers[:n]):
@@ -79,8 +78,13 @@ class HQA(CompressionModel):
                 )
             )
             in_channels = layer_config.codebook_dim
-        self.layers = nn.ModuleList(layers)
-        self.entropy_coder = UniformCategoricalCoder(config.layers[n - 1].codebook_size)
+        self._setup(config, nn.ModuleList(layers))
+
+    def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
+        self.config = config
+        self.layers = layers
+        top_codes = config.layers[len(layers) - 1].codebook_size
+        self.entropy_coder = UniformCategoricalCoder(top_codes)
 
     # ------------------------------------------------------------- properties
     @property
@@ -257,10 +261,15 @@ class HQA(CompressionModel):
 
         The codes of layer ``num_layers`` become the transmitted ones, so one
         trained stack gives every rate. Use ``copy.deepcopy`` for independent
-        weights.
+        weights. Builds no new layer (and so draws no random numbers).
         """
-        model = HQA(self.config, num_layers=num_layers)
-        model.layers = nn.ModuleList(self.layers[:num_layers])
+        if not 1 <= num_layers <= self.num_layers:
+            raise ValueError(
+                f"num_layers must be in [1, {self.num_layers}], got {num_layers}"
+            )
+        model = HQA.__new__(HQA)
+        CompressionModel.__init__(model)
+        model._setup(self.config, nn.ModuleList(self.layers[:num_layers]))
         return model.train(self.training)
 
     def get_extra_state(self) -> dict[str, Any]:

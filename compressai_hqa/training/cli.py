@@ -1,0 +1,203 @@
+"""Command line of ``examples/train_hqa.py`` (``python -m compressai_hqa.training``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from compressai_hqa.configs import CONFIGS, get_config
+
+from .checkpoint import CheckpointError
+from .trainer import DATASETS, TrainSettings, train
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+EPILOG = """\
+examples:
+  # the paper's MNIST recipe (Table 10: 5 layers x 18k steps, batch 512)
+  python examples/train_hqa.py --config mnist --data-root ../shared/data \\
+      --output runs/mnist
+  # a short CPU budget: 2 layers, 300 steps per layer, batch 128
+  python examples/train_hqa.py --config mnist --data-root ../shared/data \\
+      --output runs/quick --layers 2 --steps 300 --batch-size 128
+  # continue after a crash or Ctrl-C
+  python examples/train_hqa.py --config mnist --data-root ../shared/data \\
+      --output runs/mnist --resume
+  # add layers 4 and 5 on top of a trained 3-layer stack
+  python examples/train_hqa.py --config mnist --data-root ../shared/data \\
+      --output runs/top --layers 5 --start-layer 4 --init runs/quick/model.pth
+  # several GPUs / nodes
+  torchrun --nproc_per_node=8 examples/train_hqa.py --config celeba64 \\
+      --data-root ../shared/data/celeba/train_89x109 --output runs/celeba
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_hqa.py",
+        description="Greedy layer-by-layer HQA training (Williams et al., "
+        "NeurIPS 2020, Algorithm 2). Writes OUTPUT/checkpoint.pth (full training "
+        "state, atomic), OUTPUT/model.pth (the trained stack after each layer), "
+        "train_log.csv, layer_metrics.csv and recon_layer<l>.png.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a = p.add_argument
+    a(
+        "--config",
+        choices=sorted(CONFIGS),
+        default="mnist",
+        help="stack and recipe: mnist (paper Table 10) or celeba64 (Table 9) "
+        "(default: %(default)s)",
+    )
+    a(
+        "--data-root",
+        type=Path,
+        required=True,
+        help="MNIST root holding MNIST/raw/*.gz, or an image folder",
+    )
+    a("--output", type=Path, required=True, help="run folder (created if needed)")
+    a(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="mnist, faces (center crop + resize, in memory) or folder (random crops "
+        "through a DataLoader); default: mnist for 1-channel configs, faces otherwise",
+    )
+    a(
+        "--layers",
+        type=int,
+        default=None,
+        help="train up to this layer (default: all layers of the config)",
+    )
+    a(
+        "--start-layer",
+        type=int,
+        default=1,
+        help="first layer to train; > 1 needs --init (default: %(default)s)",
+    )
+    a(
+        "--init",
+        type=Path,
+        default=None,
+        help="checkpoint or model.pth holding the layers below --start-layer",
+    )
+    a(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per layer (default: the config's, 18000 for mnist)",
+    )
+    a(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="global batch size, split across ranks (default: the config's)",
+    )
+    a(
+        "--lr",
+        type=float,
+        default=None,
+        help="RAdam learning rate (default: the config's, 4e-4)",
+    )
+    a(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT/checkpoint.pth with the same options",
+    )
+    a(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms: a resumed run is bit-identical to an "
+        "uninterrupted one",
+    )
+    a(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu, cuda, cuda:1... (default: %(default)s)",
+    )
+    a("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    a(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="steps between checkpoints; one is also written at the end of each "
+        "layer and on Ctrl-C (default: %(default)s)",
+    )
+    a(
+        "--log-every",
+        type=int,
+        default=50,
+        help="steps between log rows and progress-bar updates (default: %(default)s)",
+    )
+    a("--compile", action="store_true", help="torch.compile the trained layer")
+    a("--channels-last", action="store_true", help="channels-last memory format")
+    a(
+        "--no-amp",
+        dest="amp",
+        action="store_false",
+        help="disable bf16 autocast on CUDA",
+    )
+    a(
+        "--eval-root",
+        type=Path,
+        default=None,
+        help="image folder for the end-of-layer MSE (default: MNIST test split, or "
+        "the first --eval-images training images)",
+    )
+    a(
+        "--eval-images",
+        type=int,
+        default=10_000,
+        help="images used for the end-of-layer MSE (default: %(default)s)",
+    )
+    a(
+        "--num-workers",
+        type=int,
+        default=2,
+        help="DataLoader workers for --dataset folder (default: %(default)s)",
+    )
+    a("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    a(
+        "--no-tensorboard",
+        dest="tensorboard",
+        action="store_false",
+        help="do not write TensorBoard events even if tensorboard is installed",
+    )
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    values = vars(args).copy()
+    config = get_config(values["config"])
+    lr = values.pop("lr")
+    if lr is not None:
+        if lr <= 0:
+            raise ValueError("--lr must be > 0")
+        config = replace(config, lr=lr)
+    values["config"] = config
+    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_images"):
+        if values[key] is not None and values[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 1")
+    return TrainSettings(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        model = train(settings)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"train_hqa.py: error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"trained layers 1..{model.num_layers} of {settings.config.name!r}: "
+        f"{settings.output / 'model.pth'}",
+        file=sys.stderr,
+    )
+    return 0

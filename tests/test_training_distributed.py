@@ -1,0 +1,32 @@
+"""DistributedDataParallel training: torchrun, 2 CPU ranks, gloo backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from pathlib import Path
+
+import torch
+
+from conftest import DATA_ROOT
+
+
+def test_two_ranks_hold_identical_state(tmp_path: Path) -> None:
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node=2", str(worker), str(DATA_ROOT), str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert a["usage.1"].sum() == 12 * 32 * 8 * 8  # all-reduced over both ranks
+    assert (tmp_path / "run" / "checkpoint.pth").is_file()  # written by rank 0 only
+    assert not list((tmp_path / "run").glob("*.tmp"))
