@@ -31,7 +31,7 @@ setup(
     ],
     package_dir={"compressai_hqa.zoo_weights": "zoo"},
     package_data={
-        "compressai_hqa": ["assets/*.npz", "assets/*.md", "py.typed"],
+        "compressai_hqa": ["assets/*.npz", "assets/*.md", "assets/*.pt", "py.typed"],
         "compressai_hqa.zoo_weights": ["*.pth", "*.md"],
     },
     install_requires=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from pathlib import Path
 
@@ -44,3 +45,24 @@ def tiny_config(
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails any test that opens an Internet (IPv4/IPv6) connection."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise RuntimeError(f"network access is disabled in the tests: {address}")
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        check(self, address)
+        return connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: object) -> int:
+        check(self, address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)

@@ -202,13 +202,23 @@ def test_init_from_another_config_is_refused(tmp_path: Path, trained: Path) -> N
 
 
 def test_start_layer_adds_a_layer_on_top(tmp_path: Path, trained: Path) -> None:
+    # mnist-wide shares layer 1 with mnist: a wide layer 2 goes on the trained base,
+    # validated on 1000 training images held out of training.
     out = tmp_path / "grown"
-    proc = _run(out, "--layers", "2", "--start-layer", "2", "--init",
-                str(trained / "model.pth"), "--steps", "6", "--batch-size", "16")  # fmt: skip
+    proc = subprocess.run(
+        [*_cmd(out, "--layers", "2", "--start-layer", "2", "--init",
+               str(trained / "model.pth"), "--steps", "6", "--batch-size", "16",
+               "--holdout", "1000"), "--config", "mnist-wide"],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     below = _tensors(trained / "model.pth")
     grown = _tensors(out / "model.pth")
     assert any(k.startswith("layers.1.") for k in grown)
     for key, value in below.items():
         assert torch.equal(grown[key], value), key
-    assert [r["layer"] for r in _rows(out / "layer_metrics.csv")] == ["2"]
+    assert (
+        HQA.from_state_dict(torch.load(out / "model.pth")).config.name == "mnist-wide"
+    )
+    metrics = _rows(out / "layer_metrics.csv")
+    assert [(m["layer"], m["eval_images"]) for m in metrics] == [("2", "500")]

@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="images used for the end-of-layer MSE (default: %(default)s)",
     )
     a(
+        "--holdout",
+        type=int,
+        default=0,
+        help="keep the last N training images out of training and report the "
+        "end-of-layer MSE on them (a validation split; default: %(default)s)",
+    )
+    a(
         "--num-workers",
         type=int,
         default=2,

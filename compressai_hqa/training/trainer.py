@@ -39,7 +39,7 @@ from .data import LoaderBatches, TensorBatches
 from .monitor import Monitor
 from .schedules import FlatCosineLR, gumbel_temperature
 
-__all__ = ["DATASETS", "TrainSettings", "train"]
+__all__ = ["DATASETS", "TrainSettings", "train", "training_step"]
 
 #: Dataset kinds: ``mnist`` (root holds MNIST/raw), ``faces`` (aligned faces,
 #: center crop + resize, in memory), ``folder`` (random crops via a DataLoader).
@@ -77,6 +77,9 @@ class TrainSettings:
         eval_root: images for the end-of-layer MSE (default: the MNIST test
             split for ``mnist``, else the first ``eval_images`` training images).
         eval_images: how many images the end-of-layer MSE uses.
+        holdout: keep the last ``holdout`` training images out of training and
+            measure the end-of-layer MSE on them (a validation split, so that
+            choices are not made on the test set).
         num_workers: DataLoader workers (``folder`` dataset).
         progress: show tqdm progress bars.
         tensorboard: also log to TensorBoard when it is installed.
@@ -102,6 +105,7 @@ class TrainSettings:
     amp: bool = True
     eval_root: Path | None = None
     eval_images: int = 10_000
+    holdout: int = 0
     num_workers: int = 2
     progress: bool = True
     tensorboard: bool = True
@@ -129,6 +133,7 @@ class TrainSettings:
             "seed": self.seed,
             "steps": [self.steps_of(i) for i in range(1, n + 1)],
             "batch_size": [self.batch_of(i) for i in range(1, n + 1)],
+            "holdout": self.holdout,
         }
 
 
@@ -256,7 +261,6 @@ def _train_layer(
         else nullcontext()
     )
     reset_until = int(config.reset_fraction * steps)
-    codes = torch.arange(top.quantizer.num_codes, device=device)
     running = torch.zeros(5, device=device)
     since_log, t_log = 0, time.perf_counter()
 
@@ -274,20 +278,10 @@ def _train_layer(
         x = next(batches)
         if settings.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        target = stack.layer_input(x)
-        with autocast:
-            out = module(target)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        _clear_moments_of_reset_code(optimizer, top.quantizer, codes)
-        torch.nn.utils.clip_grad_norm_(top.parameters(), config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        running += (
-            torch.stack([out.loss, out.recon, out.kl, out.commit, out.perplexity])
-            .detach()
-            .float()
+        running += training_step(
+            stack, module, optimizer, x, config.grad_clip, autocast
         )
+        scheduler.step()
         since_log += 1
         bar.update(1)
         last = step + 1 == steps
@@ -330,13 +324,49 @@ def _train_layer(
     save(steps, True)
 
 
+def training_step(
+    stack: HQA,
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    grad_clip: float,
+    autocast: Any = None,
+) -> Tensor:
+    """One optimisation step of the stack's top layer on images ``x``.
+
+    Args:
+        stack: the stack in training mode (only its top layer trains).
+        module: the top layer, possibly wrapped (DDP, ``torch.compile``).
+        optimizer: the top layer's optimiser.
+        x: a batch of images.
+        grad_clip: gradient-norm clipping threshold.
+        autocast: context manager for the layer's forward (e.g. bf16 autocast).
+
+    Returns:
+        ``[loss, recon, kl, commit, perplexity]`` on the device, detached, with no
+        host synchronisation.
+    """
+    top = stack.top
+    target = stack.layer_input(x)
+    with autocast or nullcontext():
+        out = module(target)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    _clear_moments_of_reset_code(optimizer, top.quantizer)
+    torch.nn.utils.clip_grad_norm_(top.parameters(), grad_clip)
+    optimizer.step()
+    terms = [out.loss, out.recon, out.kl, out.commit, out.perplexity]
+    return torch.stack(terms).detach().float()
+
+
 def _clear_moments_of_reset_code(
-    optimizer: torch.optim.Optimizer, quantizer: torch.nn.Module, codes: Tensor
+    optimizer: torch.optim.Optimizer, quantizer: torch.nn.Module
 ) -> None:
     """Zeroes the optimiser moments of a code that was just reset (device-side)."""
     state = optimizer.state.get(quantizer.codebook)
     if not state:
         return
+    codes = torch.arange(quantizer.num_codes, device=quantizer.codebook.device)
     keep = (codes != quantizer.last_reset).to(quantizer.codebook.dtype).unsqueeze(1)
     for key in ("exp_avg", "exp_avg_sq"):
         if key in state:
@@ -423,7 +453,7 @@ def _build_model(
             f"--start-layer {settings.start_layer} needs --init <checkpoint>"
         )
     state = load_checkpoint(settings.init)
-    model = _from_checkpoint(state, config, n, settings.init)
+    model = _from_checkpoint(state, config, n, settings.init, init=True)
     stored = int(state["state_dict"]["_extra_state"]["num_layers"])
     if stored < settings.start_layer - 1 or not 1 < settings.start_layer <= n:
         raise ValueError(
@@ -435,21 +465,45 @@ def _build_model(
 
 
 def _from_checkpoint(
-    state: dict[str, Any], config: HQAConfig, n: int, path: Path
+    state: dict[str, Any], config: HQAConfig, n: int, path: Path, init: bool = False
 ) -> HQA:
-    stored = HQAConfig.from_dict(state["state_dict"]["_extra_state"]["config"])
-    if stored != config:
+    """A stack of ``n`` layers of ``config`` holding the checkpoint's layers.
+
+    A resumed run needs the checkpoint's exact config; ``--init`` only needs the
+    stored layers' architecture (so layers can be stacked on a trained base).
+    """
+    weights = state["state_dict"]
+    stored = HQAConfig.from_dict(weights["_extra_state"]["config"])
+    k = int(weights["_extra_state"]["num_layers"])
+    same = stored == config
+    if init and not same:
+        same = stored.in_channels == config.in_channels and [
+            c.architecture() for c in stored.layers[:k]
+        ] == [c.architecture() for c in config.layers[:k]]
+    if not same:
         raise CheckpointError(
             f"{path} was trained with config {stored.name!r}, which differs from "
             f"--config {config.name!r}"
         )
-    return HQA.from_state_dict(state["state_dict"], num_layers=n)
+    if stored == config:
+        return HQA.from_state_dict(weights, num_layers=n)
+    model = HQA(config, num_layers=n)
+    tensors = {key: v for key, v in weights.items() if key != "_extra_state"}
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    fresh = tuple(f"layers.{i}." for i in range(k, n))
+    if unexpected or [
+        m for m in missing if not m.startswith(fresh) and m != "_extra_state"
+    ]:
+        raise CheckpointError(
+            f"{path} does not fit the first {k} layers of {config.name!r}"
+        )
+    return model
 
 
 def _check_same_run(
     stored: dict[str, Any], current: dict[str, Any], path: Path
 ) -> None:
-    for key in ("config", "dataset", "seed", "steps", "batch_size"):
+    for key in ("config", "dataset", "seed", "steps", "batch_size", "holdout"):
         if stored.get(key) != current.get(key):
             what = "config" if key == "config" else f"{key} {stored.get(key)!r}"
             raise CheckpointError(
@@ -522,52 +576,55 @@ def _configure(settings: TrainSettings, device: torch.device) -> None:
 def _load_data(
     settings: TrainSettings, device: torch.device, d: _Dist
 ) -> tuple[TensorBatches | LoaderBatches, Tensor]:
+    """The training batches and the images of the end-of-layer MSE."""
     kind, cfg = settings.dataset_kind, settings.config
     if kind not in DATASETS:
         raise ValueError(f"--dataset must be one of {DATASETS}, got {kind!r}")
-    batch = max(settings.batch_of(i) for i in range(1, settings.num_layers + 1))
+    batch = settings.batch_of(1)
+    if any(settings.batch_of(i) != batch for i in range(1, settings.num_layers + 1)):
+        raise ValueError("all layers must use the same batch size in one run")
+    source: TensorBatches | LoaderBatches
+    if kind == "folder":
+        if settings.holdout:
+            raise ValueError("--holdout needs an in-memory dataset (mnist or faces)")
+        folder = RandomCropFolder(
+            settings.data_root, cfg.image_size, cfg.in_channels, settings.seed
+        )
+        evals = _eval_set(settings, lambda: _first_crops(folder, settings.eval_images))
+        source = LoaderBatches(
+            folder, batch, settings.seed, device, d.rank, d.world, settings.num_workers
+        )
+        return source, evals.images[: settings.eval_images].to(device)
     if kind == "mnist":
         if cfg.in_channels != 1:
             raise ValueError(
                 f"MNIST is grayscale; config {cfg.name!r} has "
                 f"{cfg.in_channels} channels"
             )
-        train_set = load_mnist(settings.data_root, train=True, size=cfg.image_size)
-        eval_set = _eval_set(
-            settings,
-            lambda: load_mnist(settings.data_root, train=False, size=cfg.image_size),
-        )
-    elif kind == "faces":
-        train_set = load_face_folder(
-            settings.data_root, cfg.image_size, cfg.in_channels
-        )
-        eval_set = _eval_set(settings, lambda: train_set)
+        images = load_mnist(settings.data_root, train=True, size=cfg.image_size).images
+
+        def default() -> TensorImages:
+            return load_mnist(settings.data_root, train=False, size=cfg.image_size)
+
     else:
-        folder = RandomCropFolder(
-            settings.data_root, cfg.image_size, cfg.in_channels, settings.seed
-        )
-        eval_set = _eval_set(
-            settings, lambda: _first_crops(folder, settings.eval_images)
-        )
-        loader = LoaderBatches(
-            folder, batch, settings.seed, device, d.rank, d.world, settings.num_workers
-        )
-        return _check_batches(loader, settings), eval_set.images[
-            : settings.eval_images
-        ].to(device)
-    source = TensorBatches(
-        train_set.images.to(device), batch, settings.seed, d.rank, d.world
-    )
-    return _check_batches(source, settings), eval_set.images[: settings.eval_images].to(
-        device
-    )
+        images = load_face_folder(
+            settings.data_root, cfg.image_size, cfg.in_channels
+        ).images
 
+        def default() -> TensorImages:
+            return TensorImages(images)
 
-def _check_batches(source: Any, settings: TrainSettings) -> Any:
-    for layer in range(1, settings.num_layers + 1):
-        if settings.batch_of(layer) != source.schedule.batch_size:
-            raise ValueError("all layers must use the same batch size in one run")
-    return source
+    if settings.holdout:
+        if settings.holdout >= len(images):
+            raise ValueError(f"--holdout {settings.holdout} leaves no training images")
+        images, held = images[: -settings.holdout], images[-settings.holdout :]
+
+        def default() -> TensorImages:
+            return TensorImages(held)
+
+    evals = _eval_set(settings, default)
+    source = TensorBatches(images.to(device), batch, settings.seed, d.rank, d.world)
+    return source, evals.images[: settings.eval_images].to(device)
 
 
 def _eval_set(settings: TrainSettings, default: Any) -> TensorImages:

@@ -1,0 +1,182 @@
+"""The qualitative figures of the HQA paper, from any HQA stack.
+
+Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
+"Hierarchical Quantized Autoencoders", NeurIPS 2020: Table 2 (reconstructions at
+every layer), Tables 4 and 8 (interpolation of top-layer ``z_e``), Figure 4
+(decodes of all top-layer codes) and Figure 6 / Table 6 (stochastic decodes and
+their average).
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Sequence
+
+import torch
+
+from PIL import Image
+from torch import Tensor
+
+from compressai_hqa.figures.grid import GridLayout, render_grid
+from compressai_hqa.models import HQA
+
+__all__ = [
+    "codes_figure",
+    "diversity_figure",
+    "interpolation_figure",
+    "layers_figure",
+]
+
+
+@torch.no_grad()
+def layers_figure(
+    model: HQA,
+    images: Tensor,
+    layout: GridLayout,
+    layers: Sequence[int] | None = None,
+) -> Image.Image:
+    """Row 1: the images; then one row per layer: their reconstructions.
+
+    Each row is labelled with the layer and its rate in bits per image
+    (``model.truncate(l).bits(H, W)``).
+
+    Args:
+        model: the HQA stack.
+        images: (N, C, H, W) in [0, 1].
+        layout: grid geometry.
+        layers: the layers to show (default: all, bottom first).
+    """
+    height, width = images.shape[-2:]
+    layers = _layers(model, layers)
+    rows, labels = [images], ["original"]
+    for layer in layers:
+        m = model.truncate(layer).eval()
+        rows.append(m.decode(m.quantize(images), size=(height, width)))
+        labels.append(f"layer {layer}\n{m.bits(height, width)} bits")
+    return render_grid(rows, layout, labels)
+
+
+@torch.no_grad()
+def interpolation_figure(
+    model: HQA,
+    first: Tensor,
+    second: Tensor,
+    layout: GridLayout,
+    steps: int = 8,
+    layers: Sequence[int] | None = None,
+) -> Image.Image:
+    """Linear interpolation of the top-layer ``z_e`` between two images.
+
+    One row per layer ``l`` (the stack truncated at ``l``): the first image,
+    ``steps`` decodes of the argmin codes of ``(1 - t) z_e(a) + t z_e(b)`` for
+    ``t`` evenly spaced in [0, 1], and the second image.
+
+    Args:
+        model: the HQA stack.
+        first, second: images (C, H, W) in [0, 1].
+        layout: grid geometry.
+        steps: interpolation points (>= 2), including both ends.
+        layers: the layers to show (default: all).
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    height, width = first.shape[-2:]
+    t = torch.linspace(0.0, 1.0, steps, device=first.device).view(-1, 1, 1, 1)
+    rows, labels = [], []
+    for layer in _layers(model, layers):
+        m = model.truncate(layer).eval()
+        z_a, z_b = m.encode(torch.stack([first, second])).unbind(0)
+        z = (1 - t) * z_a + t * z_b
+        decoded = m.decode(m.top.quantizer.quantize(z), size=(height, width))
+        rows.append(torch.cat([first[None], decoded, second[None]]))
+        labels.append(f"layer {layer}\n{m.bits(height, width)} bits")
+    return render_grid(rows, layout, labels)
+
+
+@torch.no_grad()
+def codes_figure(
+    model: HQA,
+    layout: GridLayout,
+    layer: int | None = None,
+    size: int | None = None,
+    columns: int | None = None,
+) -> Image.Image:
+    """Decodes of every code of layer ``layer``'s codebook, in index order.
+
+    For an image ``size`` whose layer-``layer`` code grid is 1x1 (e.g. the top
+    MNIST layer), each cell is the decode of one code; for larger grids, each
+    cell decodes the grid filled with one code.
+
+    Args:
+        model: the HQA stack.
+        layout: grid geometry.
+        layer: whose codebook (default: the top layer).
+        size: image side (default: the config's ``image_size``).
+        columns: cells per row (default: ceil(sqrt(K))).
+    """
+    m = model.truncate(model.num_layers if layer is None else layer).eval()
+    size = size or model.config.image_size
+    num_codes = m.top.quantizer.num_codes
+    columns = columns or math.ceil(math.sqrt(num_codes))
+    h, w = m.latent_shape(size, size)
+    indices = torch.arange(num_codes, device=m.device).view(-1, 1, 1).expand(-1, h, w)
+    decoded = m.decode(indices.contiguous(), size=(size, size))
+    rows = [decoded[i : i + columns] for i in range(0, num_codes, columns)]
+    return render_grid(rows, layout)
+
+
+@torch.no_grad()
+def diversity_figure(
+    model: HQA,
+    images: Tensor,
+    layout: GridLayout,
+    samples: int = 6,
+    average_of: int = 16,
+    layer: int | None = None,
+    seed: int = 0,
+) -> Image.Image:
+    """Stochastic decodes of the same codes, and their average.
+
+    One row per image: the image, the deterministic (argmin) decode, ``samples``
+    stochastic decodes (each lower layer samples its codes from its posterior,
+    paper Algorithm 3) and the mean of ``average_of`` stochastic decodes.
+
+    Args:
+        model: the HQA stack.
+        images: (N, C, H, W) in [0, 1].
+        layout: grid geometry; with ``header_height`` > 0 columns are labelled.
+        samples: stochastic decodes shown.
+        average_of: decodes averaged in the last column.
+        layer: truncate the stack at this layer (default: top).
+        seed: seed of the CPU generator of the samples.
+    """
+    m = model.truncate(model.num_layers if layer is None else layer).eval()
+    height, width = images.shape[-2:]
+    generator = torch.Generator().manual_seed(seed)
+    indices = m.quantize(images)
+    columns = [images, m.decode(indices, size=(height, width))]
+    columns += [
+        m.decode(indices, "sample", generator, size=(height, width))
+        for _ in range(samples)
+    ]
+    columns.append(m.decode_average(indices, average_of, generator, (height, width)))
+    grid = torch.stack(columns, dim=1)  # (N, columns, C, H, W)
+    bits = m.bits(height, width)
+    labels = ["original", "argmin"]
+    labels += [f"sample {i + 1}" for i in range(samples)]
+    labels.append(f"mean of {average_of}")
+    return render_grid(
+        list(grid.unbind(0)),
+        layout,
+        row_labels=[f"{bits} bits"] * len(images),
+        column_labels=labels,
+    )
+
+
+def _layers(model: HQA, layers: Sequence[int] | None) -> list[int]:
+    layers = list(range(1, model.num_layers + 1) if layers is None else layers)
+    for layer in layers:
+        if not 1 <= layer <= model.num_layers:
+            raise ValueError(f"layer must be in [1, {model.num_layers}], got {layer}")
+    return layers
