@@ -51,6 +51,7 @@ def measure(
     if channels_last:
         stack = stack.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    torch._dynamo.reset()  # each measurement compiles afresh (no recompile limit)
     module = torch.compile(stack.top) if variant.startswith("compile") else stack.top
     optimizer = torch.optim.RAdam(stack.top.parameters(), lr=4e-4)
     autocast = (

@@ -213,17 +213,18 @@ class ProbabilisticQuantizer(nn.Module):
         due = self.window_step >= self.reset_window
         self.last_reset.fill_(-1)
         if self.code_reset:
-            least = self.usage.argmin()
-            most = self.usage.argmax()
-            dead = due & (self.usage[least] < self.reset_threshold * self.usage[most])
-            noise = (
-                torch.randn(self.dim, device=self.codebook.device) * self.reset_noise
-            )
+            # min/max and index_select rather than tensor indexing: no host
+            # synchronisation, and torch.compile keeps it in one graph.
+            least_count, least = self.usage.min(0)
+            most_count, most = self.usage.max(0)
+            dead = due & (least_count < self.reset_threshold * most_count)
+            noise = torch.randn(self.dim, device=self.codebook.device)
             if dist.is_available() and dist.is_initialized():
                 dist.broadcast(noise, src=0)
-            moved = self.codebook[most] + noise.to(self.codebook.dtype)
-            new = torch.where(dead, moved, self.codebook[least])
-            self.codebook.index_copy_(0, least.view(1), new.view(1, -1))
+            noise = (noise * self.reset_noise).to(self.codebook.dtype)
+            moved = self.codebook.index_select(0, most.view(1)) + noise
+            kept = self.codebook.index_select(0, least.view(1))
+            self.codebook.index_copy_(0, least.view(1), torch.where(dead, moved, kept))
             self.last_reset.copy_(torch.where(dead, least, self.last_reset))
         keep = (~due).to(self.usage.dtype)
         self.usage.mul_(keep)

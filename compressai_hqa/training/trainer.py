@@ -253,6 +253,7 @@ def _train_layer(
             top, device_ids=ids, broadcast_buffers=False
         )
     if settings.compile:
+        torch._dynamo.reset()  # the previous layer's graphs are not needed any more
         module = torch.compile(module)
     device = top.quantizer.codebook.device
     autocast = (

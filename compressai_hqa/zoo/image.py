@@ -29,7 +29,8 @@ def hqa(
     """An HQA stack truncated at ``layer`` (the layer whose codes are sent).
 
     Args:
-        layer: 1 (highest rate) to L (lowest rate); default: the top layer.
+        layer: 1 (highest rate) to L (lowest rate); default: the top layer
+            (of the weights, when weights are loaded).
         pretrained: load the weights shipped with the package (see
             ``zoo/README.md`` for how they were trained and how good they are).
         config: ``"mnist"`` (paper Table 10: 5 layers, 1 channel, 32x32) or
@@ -43,8 +44,7 @@ def hqa(
         The model, in eval mode when weights were loaded.
     """
     cfg = get_config(config)
-    layer = cfg.num_layers if layer is None else int(layer)
-    if not 1 <= layer <= cfg.num_layers:
+    if layer is not None and not 1 <= int(layer) <= cfg.num_layers:
         raise ValueError(
             f"layer must be in [1, {cfg.num_layers}] for {cfg.name!r}, got {layer}"
         )
@@ -55,10 +55,11 @@ def hqa(
     else:
         state_dict = pretrained_state_dict(cfg.name, progress=progress)
     model = HQA.from_state_dict(state_dict)
-    if model.config != cfg and isinstance(config, HQAConfig):
+    if isinstance(config, HQAConfig) and model.config != cfg:
         raise ValueError(
             f"weights are for config {model.config.name!r}, not {cfg.name!r}"
         )
+    layer = model.num_layers if layer is None else int(layer)
     if layer > model.num_layers:
         raise ValueError(
             f"the weights hold {model.num_layers} layers; asked for layer {layer}"

@@ -16,6 +16,7 @@ __all__ = [
     "load_weights",
     "pretrained_state_dict",
     "sha256sum",
+    "shipped_weights_path",
 ]
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
@@ -67,6 +68,25 @@ def load_weights(
     return obj
 
 
+def shipped_weights_path(filename: str) -> Path:
+    """Where a shipped weights file is: in the installed package, or in ``zoo/``.
+
+    ``pip install .`` copies the repository's ``zoo/`` folder into the package as
+    ``compressai_hqa/zoo_weights``; a source checkout reads ``zoo/`` directly.
+    """
+    candidates = [
+        Path(str(resources.files("compressai_hqa"))) / "zoo_weights" / filename,
+        Path(__file__).resolve().parents[2] / "zoo" / filename,
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise PretrainedUnavailableError(
+        f"the weights file {filename} is missing from this installation "
+        f"(looked in {', '.join(str(c.parent) for c in candidates)})"
+    )
+
+
 def pretrained_state_dict(config_name: str, progress: bool = True) -> dict[str, Any]:
     """The shipped weights of ``config_name``, SHA-256 checked."""
     if config_name not in PRETRAINED:
@@ -78,6 +98,6 @@ def pretrained_state_dict(config_name: str, progress: bool = True) -> dict[str, 
             "weights=<path or URL> to compressai_hqa.zoo.hqa()."
         )
     filename, sha256 = PRETRAINED[config_name]
-    path = resources.files("compressai_hqa") / "zoo_weights" / filename
-    with resources.as_file(path) as local:
-        return load_weights(local, progress=progress, sha256=sha256)
+    return load_weights(
+        shipped_weights_path(filename), progress=progress, sha256=sha256
+    )

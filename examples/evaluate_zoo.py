@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Every number of the model card: each layer of an HQA MNIST stack on MNIST.
+
+For each layer (the stack truncated there) and decoding mode:
+
+* ``argmin``: deterministic decoding;
+* ``sample``: stochastic decoding (re-quantising by sampling at every lower
+  layer), over ``--seeds`` seeds: mean and standard deviation;
+
+it reports the ideal rate (bits per image and bpp), the real rANS stream size,
+MSE, PSNR, the error of the shipped MNIST classifier on the reconstructions, and
+rFID on the first ``--rfid-n`` images (seed 0 for ``sample``). Writes a JSON file
+and a Markdown table.
+
+    # the shipped weights on the MNIST test set
+    python examples/evaluate_zoo.py --data-root ../shared/data
+    # a candidate on the validation split (the last 5000 training images)
+    python examples/evaluate_zoo.py --data-root ../shared/data \\
+        --weights runs/x/model.pth --split holdout --rfid-n 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressai_hqa import zoo
+from compressai_hqa.datasets import load_mnist
+from compressai_hqa.eval_model.data import EvalImages, load_eval_images
+from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
+from compressai_hqa.models import HQA
+
+
+def _images(args: argparse.Namespace) -> EvalImages:
+    if args.split == "test":
+        images = load_eval_images(f"mnist:{args.data_root}")
+    else:
+        train = load_mnist(args.data_root, train=True)
+        held = slice(len(train) - args.holdout, len(train))
+        ids = tuple(f"mnist-train/{i:05d}" for i in range(held.start, held.stop))
+        images = EvalImages(
+            "mnist-train-holdout", train.images[held], ids, train.labels[held]
+        )
+    return images if args.num_images is None else images.subset(args.num_images)
+
+
+def _evaluate_layer(
+    model: HQA,
+    images: EvalImages,
+    args: argparse.Namespace,
+    classifier: torch.nn.Module,
+    inception: Any,
+    reference: Any,
+) -> dict[str, Any]:
+    from compressai_hqa.eval_model.rfid import rfid
+
+    out: dict[str, Any] = {"bits": model.bits(32, 32)}
+    out["bpp"] = out["bits"] / (32 * 32)
+    for mode, seeds in (("argmin", [0]), ("sample", list(range(args.seeds)))):
+        runs = []
+        for seed in seeds:
+            options = EvalOptions(decode=mode, seed=seed, batch_size=args.batch_size)
+            keep = args.rfid_n if seed == 0 else 0
+            result = evaluate(model, images, options, keep=keep, classifier=classifier)
+            wrong = (result.predictions != images.labels).double().mean().item()
+            run = {
+                "mse": result.metrics["mse"],
+                "psnr": result.metrics["psnr-rgb"],
+                "class_error": wrong,
+                "stream_bits": result.metrics["bits"],
+            }
+            if keep:
+                run["rfid"] = rfid(result.reconstructions, reference, inception)
+            runs.append(run)
+        out[mode] = _summarise(runs)
+    return out
+
+
+def _summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"runs": runs}
+    for key in runs[0]:
+        values = [r[key] for r in runs if key in r]
+        summary[key] = statistics.fmean(values)
+        if len(values) > 1:
+            summary[f"{key}_std"] = statistics.stdev(values)
+    return summary
+
+
+def markdown(result: dict[str, Any]) -> str:
+    n, seeds = result["rfid_n"], result["seeds"]
+    lines = [
+        f"| layer | bits / image | bpp | rANS bytes | MSE | PSNR (dB) | class. error "
+        f"| rFID (n={n}) | MSE, sampled | class. error, sampled | rFID, sampled |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for layer, row in sorted(result["layers"].items(), key=lambda kv: int(kv[0])):
+        a, s = row["argmin"], row["sample"]
+
+        def pm(d: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
+            text = format(d[key] * scale, fmt)
+            if f"{key}_std" in d:
+                text += " ± " + format(d[f"{key}_std"] * scale, fmt)
+            return text
+
+        rfid_a = f"{a['rfid']:.1f}" if "rfid" in a else "-"
+        rfid_s = f"{s['rfid']:.1f}" if "rfid" in s else "-"
+        cells = [
+            layer,
+            row["bits"],
+            f"{row['bpp']:.4f}",
+            f"{a['stream_bits'] / 8:.0f}",
+            f"{a['mse']:.4f}",
+            f"{a['psnr']:.2f}",
+            f"{a['class_error'] * 100:.2f} %",
+            rfid_a,
+            pm(s, "mse", ".4f"),
+            pm(s, "class_error", ".2f", 100) + " %",
+            rfid_s,
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines.append("")
+    lines.append(
+        f"{result['num_images']} images ({result['dataset']}); sampled: mean ± std "
+        f"over {seeds} seeds of stochastic decoding (rFID: seed 0)."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", type=Path, required=True, help="MNIST root")
+    p.add_argument(
+        "--weights", default=None, help="state dict to evaluate (default: shipped)"
+    )
+    p.add_argument("--config", default="mnist", help="zoo config (default: mnist)")
+    p.add_argument("--layers", default=None, help="e.g. 1,5 (default: all)")
+    p.add_argument(
+        "--split",
+        choices=("test", "holdout"),
+        default="test",
+        help="MNIST test split, or the last --holdout training images",
+    )
+    p.add_argument("--holdout", type=int, default=5000, help="(default: 5000)")
+    p.add_argument("--num-images", type=int, default=None, help="first N only")
+    p.add_argument("--seeds", type=int, default=5, help="stochastic decodes (5)")
+    p.add_argument(
+        "--rfid-n", type=int, default=1000, help="rFID images, 0: none (1000)"
+    )
+    p.add_argument("--batch-size", type=int, default=500, help="(default: 500)")
+    p.add_argument("--output", type=Path, default=None, help="JSON file to write")
+    args = p.parse_args()
+
+    from compressai_hqa.metrics.classifier import load_classifier
+
+    images = _images(args)
+    stack = zoo.hqa(pretrained=True, config=args.config, weights=args.weights)
+    layers = (
+        range(1, stack.num_layers + 1)
+        if args.layers is None
+        else [int(v) for v in args.layers.split(",")]
+    )
+    classifier = load_classifier("cpu")
+    inception = reference = None
+    if args.rfid_n:
+        from compressai_hqa.eval_model.rfid import reference_features
+        from compressai_hqa.metrics.fid import load_inception
+
+        args.rfid_n = min(args.rfid_n, len(images))
+        inception = load_inception("cpu")
+        reference = reference_features(images, args.rfid_n, inception, progress=True)
+    result: dict[str, Any] = {
+        "weights": str(args.weights or "shipped"),
+        "config": stack.config.name,
+        "dataset": images.name,
+        "num_images": len(images),
+        "seeds": args.seeds,
+        "rfid_n": args.rfid_n,
+        "layers": {},
+    }
+    start = time.perf_counter()
+    for layer in layers:
+        model = stack.truncate(layer).eval()
+        row = _evaluate_layer(model, images, args, classifier, inception, reference)
+        result["layers"][str(layer)] = row
+        print(f"layer {layer}: {json.dumps(_brief(row))}", flush=True)
+    result["wall_s"] = time.perf_counter() - start
+    table = markdown(result)
+    print(table)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2))
+        args.output.with_suffix(".md").write_text(table + "\n")
+
+
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    keep = ("mse", "class_error", "rfid")
+    brief = {
+        mode: {k: round(v, 5) for k, v in row[mode].items() if k in keep}
+        for mode in ("argmin", "sample")
+    }
+    return {"bits": row["bits"], **brief}
+
+
+if __name__ == "__main__":
+    main()
