@@ -286,7 +286,8 @@ def _train_layer(
         since_log += 1
         bar.update(1)
         last = step + 1 == steps
-        if (step + 1) % settings.log_every == 0 or last:
+        at_log = (step + 1) % settings.log_every == 0 or last
+        if at_log:
             now = time.perf_counter()
             loss, recon, kl, commit, perplexity = (running / since_log).tolist()
             monitor.log(
@@ -304,13 +305,7 @@ def _train_layer(
             )
             running.zero_()
             since_log, t_log = 0, now
-            if _stop_requested(stop, d):
-                save(step + 1, False)
-                monitor.message(
-                    f"interrupted: checkpoint saved at layer {layer} step {step + 1}"
-                )
-                raise SystemExit(130)
-        elif stop.requested and d.world == 1:
+        if _stop_requested(stop, d, at_log):
             save(step + 1, False)
             monitor.message(
                 f"interrupted: checkpoint saved at layer {layer} step {step + 1}"
@@ -374,9 +369,13 @@ def _clear_moments_of_reset_code(
             state[key].mul_(keep)
 
 
-def _stop_requested(stop: _Stop, d: _Dist) -> bool:
+def _stop_requested(stop: _Stop, d: _Dist, at_log: bool) -> bool:
+    """Whether to stop after this step: at once on one process; under
+    ``torch.distributed`` at the next log interval, on every rank together."""
     if d.world == 1:
         return stop.requested
+    if not at_log:
+        return False
     flag = torch.tensor([float(stop.requested)], device=_collective_device(d))
     dist.all_reduce(flag)
     return bool(flag.item() > 0)
