@@ -10,7 +10,7 @@ For each layer (the stack truncated there) and decoding mode:
 it reports the ideal rate (bits per image and bpp), the real rANS stream size,
 MSE, PSNR, the error of the shipped MNIST classifier on the reconstructions, and
 rFID on the first ``--rfid-n`` images (seed 0 for ``sample``). Writes a JSON file
-and a Markdown table.
+(whose ``"results"`` the ``rate-perception`` figure reads) and a Markdown table.
 
     # the shipped weights on the MNIST test set
     python examples/evaluate_zoo.py --data-root ../shared/data
@@ -63,7 +63,9 @@ def _evaluate_layer(
 
     out: dict[str, Any] = {"bits": model.bits(32, 32)}
     out["bpp"] = out["bits"] / (32 * 32)
-    for mode, seeds in (("argmin", [0]), ("sample", list(range(args.seeds)))):
+    modes = {"argmin": [0], "sample": list(range(args.seeds))}
+    for mode in args.modes.split(","):
+        seeds = modes[mode]
         runs = []
         for seed in seeds:
             options = EvalOptions(decode=mode, seed=seed, batch_size=args.batch_size)
@@ -101,13 +103,17 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for layer, row in sorted(result["layers"].items(), key=lambda kv: int(kv[0])):
-        a, s = row["argmin"], row["sample"]
+        a, s = row.get("argmin", {}), row.get("sample", {})
 
-        def pm(d: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
+        def pm(
+            d: dict[str, Any], key: str, fmt: str, scale: float = 1.0, unit: str = ""
+        ) -> str:
+            if key not in d:
+                return "-"
             text = format(d[key] * scale, fmt)
             if f"{key}_std" in d:
                 text += " ± " + format(d[f"{key}_std"] * scale, fmt)
-            return text
+            return text + unit
 
         rfid_a = f"{a['rfid']:.1f}" if "rfid" in a else "-"
         rfid_s = f"{s['rfid']:.1f}" if "rfid" in s else "-"
@@ -115,21 +121,22 @@ def markdown(result: dict[str, Any]) -> str:
             layer,
             row["bits"],
             f"{row['bpp']:.4f}",
-            f"{a['stream_bits'] / 8:.0f}",
-            f"{a['mse']:.4f}",
-            f"{a['psnr']:.2f}",
-            f"{a['class_error'] * 100:.2f} %",
+            pm(a, "stream_bits", ".0f", 1 / 8),
+            pm(a, "mse", ".4f"),
+            pm(a, "psnr", ".2f"),
+            pm(a, "class_error", ".2f", 100, " %"),
             rfid_a,
             pm(s, "mse", ".4f"),
-            pm(s, "class_error", ".2f", 100) + " %",
+            pm(s, "class_error", ".2f", 100, " %"),
             rfid_s,
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append("")
-    lines.append(
-        f"{result['num_images']} images ({result['dataset']}); sampled: mean ± std "
-        f"over {seeds} seeds of stochastic decoding (rFID: seed 0)."
-    )
+    note = f"{result['num_images']} images ({result['dataset']})"
+    if any("sample" in row for row in result["layers"].values()):
+        note += f"; sampled: mean ± std over {seeds} seeds of stochastic decoding"
+        note += " (rFID: seed 0)" if n else ""
+    lines.append(note + ".")
     return "\n".join(lines)
 
 
@@ -151,11 +158,19 @@ def main() -> None:
     p.add_argument("--num-images", type=int, default=None, help="first N only")
     p.add_argument("--seeds", type=int, default=5, help="stochastic decodes (5)")
     p.add_argument(
+        "--modes",
+        default="argmin,sample",
+        help="decoding modes to evaluate (default: argmin,sample)",
+    )
+    p.add_argument(
         "--rfid-n", type=int, default=1000, help="rFID images, 0: none (1000)"
     )
     p.add_argument("--batch-size", type=int, default=500, help="(default: 500)")
     p.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = p.parse_args()
+    unknown = set(args.modes.split(",")) - {"argmin", "sample"}
+    if unknown:
+        p.error(f"unknown --modes {sorted(unknown)}: choose from argmin,sample")
 
     from compressai_hqa.metrics.classifier import load_classifier
 
@@ -191,6 +206,8 @@ def main() -> None:
         result["layers"][str(layer)] = row
         print(f"layer {layer}: {json.dumps(_brief(row))}", flush=True)
     result["wall_s"] = time.perf_counter() - start
+    result["name"] = f"HQA {stack.config.name} (argmin)"
+    result["results"] = _curves(result["layers"])
     table = markdown(result)
     print(table)
     if args.output is not None:
@@ -199,11 +216,27 @@ def main() -> None:
         args.output.with_suffix(".md").write_text(table + "\n")
 
 
+def _curves(layers: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """Argmin metrics per layer in ``eval_model``'s "results" layout (rising
+    rate), so ``python -m compressai_hqa.figures rate-perception`` plots them."""
+    rows = sorted(
+        (row for row in layers.values() if "argmin" in row), key=lambda r: r["bits"]
+    )
+    return {
+        "bits": [r["bits"] for r in rows],
+        "bpp": [r["bpp"] for r in rows],
+        "mse": [r["argmin"]["mse"] for r in rows],
+        "class-error": [r["argmin"]["class_error"] for r in rows],
+        "rfid": [r["argmin"].get("rfid") for r in rows],
+    }
+
+
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("mse", "class_error", "rfid")
     brief = {
         mode: {k: round(v, 5) for k, v in row[mode].items() if k in keep}
         for mode in ("argmin", "sample")
+        if mode in row
     }
     return {"bits": row["bits"], **brief}
 

@@ -99,7 +99,11 @@ def test_kill_and_resume_is_bit_identical(tmp_path: Path) -> None:
     proc.wait()
     partial = torch.load(killed / "checkpoint.pth", weights_only=True)
     assert partial["layer"] == 2 and 8 <= partial["step"] < 24
+    assert partial["elapsed_s"] > 0
     assert _run(killed, *opts, "--resume").returncode == 0
+    # the resumed layer's wall time includes the time spent before the kill
+    wall = {r["layer"]: float(r["wall_s"]) for r in _rows(killed / "layer_metrics.csv")}
+    assert wall["2"] > partial["elapsed_s"]
 
     a, b = _tensors(reference / "model.pth"), _tensors(killed / "model.pth")
     assert a.keys() == b.keys()

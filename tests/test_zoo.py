@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+
+from conftest import DATA_ROOT, ROOT
 
 from compressai_hqa import HQA
 from compressai_hqa.zoo import PretrainedUnavailableError, hqa, layer_for_quality
@@ -46,3 +50,90 @@ def test_unavailable_pretrained_weights_raise_a_clear_error(monkeypatch) -> None
     monkeypatch.setattr(pretrained, "PRETRAINED", {})
     with pytest.raises(PretrainedUnavailableError, match="no pretrained HQA weights"):
         hqa(layer=5, pretrained=True)
+
+
+# ------------------------------------------------------------- shipped weights
+CARD = ROOT / "zoo" / "results"
+
+
+def _card(name: str) -> dict:
+    return json.loads((CARD / name).read_text())
+
+
+def test_shipped_weights_are_pinned_and_load_in_eval_mode() -> None:
+    from compressai_hqa.zoo import pretrained
+
+    filename, sha256 = pretrained.PRETRAINED["mnist"]
+    path = pretrained.shipped_weights_path(filename)
+    assert pretrained.sha256sum(path) == sha256
+    model = hqa(layer=5, pretrained=True)
+    assert model.num_layers == 5 and not model.training
+    assert [hqa(layer=k, pretrained=True).bits(32, 32) for k in range(1, 6)] == [
+        2048, 512, 128, 32, 8,
+    ]  # fmt: skip
+
+
+def test_corrupted_weights_are_refused(tmp_path, monkeypatch) -> None:
+    from compressai_hqa.zoo import pretrained
+
+    filename, _ = pretrained.PRETRAINED["mnist"]
+    data = bytearray(pretrained.shipped_weights_path(filename).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt = tmp_path / filename
+    corrupt.write_bytes(bytes(data))
+    monkeypatch.setattr(pretrained, "shipped_weights_path", lambda name: corrupt)
+    with pytest.raises(RuntimeError, match="corrupt or not the released file"):
+        hqa(layer=5, pretrained=True)
+
+
+def test_shipped_weights_reproduce_the_card_on_the_first_1000_test_digits() -> None:
+    """Argmin decoding is deterministic: MSE to 1e-5, class error to 2 digits."""
+    from compressai_hqa.eval_model.data import load_eval_images
+    from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
+    from compressai_hqa.metrics.classifier import load_classifier
+
+    card = _card("mnist-test-first1000.json")
+    assert card["num_images"] == 1000
+    images = load_eval_images(f"mnist:{DATA_ROOT}").subset(1000)
+    classifier = load_classifier()
+    stack = hqa(pretrained=True)
+    for layer, expected in card["layers"].items():
+        model = stack.truncate(int(layer))
+        result = evaluate(
+            model, images, EvalOptions(batch_size=500), classifier=classifier
+        )
+        error = (result.predictions != images.labels).double().mean().item()
+        assert result.metrics["mse"] == pytest.approx(
+            expected["argmin"]["mse"], abs=1e-5
+        )
+        assert abs(error - expected["argmin"]["class_error"]) <= 0.002, layer
+        assert result.metrics["bits"] == expected["argmin"]["stream_bits"]
+
+
+def test_compressai_finds_the_pretrained_models() -> None:
+    import compressai.zoo
+
+    for quality in (1, 5):
+        model = compressai.zoo.image_models["hqa-mnist"](
+            quality=quality, pretrained=True
+        )
+        assert model.num_layers == 6 - quality and not model.training
+
+
+def test_eval_model_pretrained_mode_quality_rises_with_rate(tmp_path) -> None:
+    from compressai_hqa.eval_model.__main__ import main
+
+    out = main(
+        [
+            "pretrained", f"mnist:{DATA_ROOT}", "-a", "hqa-mnist", "-q", "1,2,3,4,5",
+            "--num-images", "200", "--classifier", "-d", str(tmp_path), "-o", "zoo.json",
+        ]
+    )  # fmt: skip
+    results = out["results"]
+    card = _card("mnist-test.json")["layers"]
+    assert results["bits"] == [
+        card[str(6 - q)]["argmin"]["stream_bits"] for q in range(1, 6)
+    ]
+    assert results["bpp"] == sorted(results["bpp"])
+    assert results["mse"] == sorted(results["mse"], reverse=True)
+    assert (tmp_path / "zoo.json").is_file()

@@ -109,8 +109,11 @@ class Monitor:
         f.flush()
         return f, writer
 
-    def progress(self, layer: int, layers: int, steps: int, start: int) -> Any:
-        self._started = time.perf_counter()
+    def progress(
+        self, layer: int, layers: int, steps: int, start: int, elapsed: float = 0.0
+    ) -> Any:
+        """A progress bar for one layer resumed at ``start`` after ``elapsed`` s."""
+        self._started = time.perf_counter() - elapsed
         if not self.show_progress:
             self._bar = _NoBar()
         else:
@@ -123,6 +126,10 @@ class Monitor:
                 file=sys.stderr,
             )
         return self._bar
+
+    def elapsed(self) -> float:
+        """Wall time (s) of the current layer, including the runs it resumed."""
+        return 0.0 if self._started is None else time.perf_counter() - self._started
 
     def log(self, **row: Any) -> None:
         if not self.enabled:
@@ -153,7 +160,7 @@ class Monitor:
             return
         from torchvision.utils import save_image
 
-        wall = time.perf_counter() - (self._started or time.perf_counter())
+        wall = self.elapsed()
         f, writer = self._layers
         writer.writerow(
             {

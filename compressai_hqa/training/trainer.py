@@ -241,11 +241,12 @@ def _train_layer(
     scheduler = FlatCosineLR(
         optimizer, steps, config.lr_flat_fraction, config.lr_final_ratio
     )
-    start = 0
+    start, elapsed = 0, 0.0
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
+        elapsed = float(state.get("elapsed_s", 0.0))
     module: torch.nn.Module = top
     if d.world > 1:
         ids = [d.local_rank] if top.quantizer.codebook.is_cuda else None
@@ -267,9 +268,12 @@ def _train_layer(
 
     def save(step: int, done: bool) -> None:
         if d.main:
-            _save(settings, stack, layer, step, done, optimizer, scheduler, device)
+            _save(
+                settings, stack, layer, step, done, optimizer, scheduler, device,
+                monitor.elapsed(),
+            )  # fmt: skip
 
-    bar = monitor.progress(layer, settings.num_layers, steps, start)
+    bar = monitor.progress(layer, settings.num_layers, steps, start, elapsed)
     batches: Iterator[Tensor] = data.batches(layer, start, steps)
     for step in range(start, steps):
         top.quantizer.temperature.fill_(
@@ -402,6 +406,7 @@ def _save(
     optimizer: torch.optim.Optimizer,
     scheduler: FlatCosineLR,
     device: torch.device,
+    elapsed_s: float,
 ) -> None:
     checkpoint = {
         "format": FORMAT,
@@ -413,6 +418,7 @@ def _save(
         "scheduler": scheduler.state_dict(),
         "rng": _get_rng(device),
         "run": settings.fingerprint(),
+        "elapsed_s": elapsed_s,  # wall time of this layer's training so far
     }
     output = Path(settings.output)
     atomic_save(checkpoint, output / CHECKPOINT)

@@ -20,7 +20,13 @@ __all__ = [
 ]
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
-PRETRAINED: dict[str, tuple[str, str]] = {}
+PRETRAINED: dict[str, tuple[str, str]] = {
+    # paper Table 10 widths; trained as zoo/README.md says
+    "mnist": (
+        "hqa-mnist-1ee05728.pth",
+        "1ee05728a52378585576bb8079c0aa8550ea34e537ec19113bb0b4fd0a267698",
+    ),
+}
 
 
 class PretrainedUnavailableError(RuntimeError):

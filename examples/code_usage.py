@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Codebook usage of an HQA stack on MNIST: how many of the K codes each layer uses.
+
+For each layer (the stack truncated there), the argmin codes of every image are
+counted: the number of codes used at least once, and the entropy (bits) of their
+empirical distribution, against the ``log2 K`` bits each code costs in the stream.
+
+    python examples/code_usage.py --data-root ../shared/data
+    python examples/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressai_hqa import zoo
+from compressai_hqa.datasets import load_mnist
+from compressai_hqa.models import HQA
+
+
+@torch.no_grad()
+def code_usage(model: HQA, images: torch.Tensor, batch_size: int = 1000) -> dict:
+    """Codes used and their entropy at the top layer of ``model`` over ``images``."""
+    k = model.top.quantizer.num_codes
+    counts = torch.zeros(k, dtype=torch.long)
+    for i in range(0, len(images), batch_size):
+        codes = model.quantize(images[i : i + batch_size])
+        counts += torch.bincount(codes.flatten().cpu(), minlength=k)
+    p = counts[counts > 0].double() / counts.sum()
+    return {
+        "codebook_size": k,
+        "codes_used": int((counts > 0).sum()),
+        "entropy_bits": float(-(p * p.log2()).sum()),
+        "bits_per_code": math.log2(k),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", type=Path, required=True, help="MNIST root")
+    p.add_argument(
+        "--weights", default=None, help="state dict to inspect (default: shipped)"
+    )
+    p.add_argument("--config", default="mnist", help="zoo config (default: mnist)")
+    p.add_argument(
+        "--split", choices=("test", "train"), default="test", help="(default: test)"
+    )
+    p.add_argument("--output", type=Path, default=None, help="JSON file to write")
+    args = p.parse_args()
+
+    images = load_mnist(args.data_root, train=args.split == "train").images
+    stack = zoo.hqa(pretrained=True, config=args.config, weights=args.weights)
+    result: dict[str, Any] = {
+        "weights": str(args.weights or "shipped"),
+        "split": args.split,
+        "num_images": len(images),
+        "layers": {},
+    }
+    print("layer  codes used / K  entropy (bits)  bits per code")
+    for layer in range(1, stack.num_layers + 1):
+        row = code_usage(stack.truncate(layer).eval(), images)
+        result["layers"][str(layer)] = row
+        print(
+            f"{layer:5d}  {row['codes_used']:6d} / {row['codebook_size']:<4d}"
+            f"  {row['entropy_bits']:14.2f}  {row['bits_per_code']:13.0f}"
+        )
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

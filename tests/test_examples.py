@@ -1,0 +1,104 @@
+"""Tests of the model card's scripts in ``examples/``, on random stacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import DATA_ROOT, ROOT, tiny_config
+
+from compressai_hqa import HQA
+from compressai_hqa.figures.rate_perception import load_results
+
+EXAMPLES = ROOT / "examples"
+
+
+def _run(*args: str, script: str = "evaluate_zoo.py") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--data-root", str(DATA_ROOT), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_card_numbers_of_a_random_stack(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=2, codebook_size=16))
+    weights = tmp_path / "tiny.pth"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "card.json"
+    proc = _run(
+        "--weights", str(weights), "--num-images", "40", "--seeds", "2",
+        "--rfid-n", "0", "--output", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads(out.read_text())
+    assert card["num_images"] == 40 and card["seeds"] == 2
+    assert set(card["layers"]) == {"1", "2"}
+    for layer, bits in (("1", 16 * 16 * 4), ("2", 8 * 8 * 4)):
+        row = card["layers"][layer]
+        assert row["bits"] == bits and row["bpp"] == bits / 1024
+        assert len(row["sample"]["runs"]) == 2 and "mse_std" in row["sample"]
+        # the real stream: the ideal bits plus the coder's framing
+        assert bits <= row["argmin"]["stream_bits"] <= bits + 64 + 32
+        assert 0 <= row["argmin"]["class_error"] <= 1
+    # the rate-perception figure reads the same file
+    (curve,) = load_results([out])
+    assert curve["bits"] == [256, 1024]
+    table = out.with_suffix(".md").read_text()
+    rows = [line for line in table.splitlines() if line[:3] in ("| 1", "| 2")]
+    assert len(rows) == 2
+
+
+def test_argmin_only_and_bad_modes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.pth"
+    torch.save(HQA(tiny_config(num_layers=2)).state_dict(), weights)
+    out = tmp_path / "argmin.json"
+    proc = _run(
+        "--weights", str(weights), "--num-images", "20", "--layers", "2",
+        "--modes", "argmin", "--rfid-n", "0", "--output", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(out.read_text())["layers"]["2"]
+    assert "sample" not in row and "mse" in row["argmin"]
+    bad = _run("--weights", str(weights), "--modes", "argmin,best")
+    assert bad.returncode == 2 and "unknown --modes" in bad.stderr
+
+
+def test_code_usage_counts_the_codes_of_every_layer(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "code_usage", EXAMPLES / "code_usage.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=2, codebook_size=16)).eval()
+    images = torch.rand(30, 1, 32, 32)
+    with torch.no_grad():  # codes spread over the top layer's z_e: several in use
+        z = model.encode(images).movedim(1, -1).reshape(-1, 8)
+        model.top.quantizer.codebook.copy_(z[torch.randperm(len(z))[:16]])
+    row = module.code_usage(model, images, batch_size=7)
+    codes = model.quantize(images).flatten()
+    used = codes.unique()
+    assert row["codes_used"] == len(used) > 1 and row["bits_per_code"] == 4
+    p = torch.bincount(codes, minlength=16).double()[used] / codes.numel()
+    assert row["entropy_bits"] == pytest.approx(float(-(p * p.log2()).sum()))
+    assert 0 < row["entropy_bits"] <= 4
+
+    weights = tmp_path / "tiny.pth"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "usage.json"
+    proc = _run("--weights", str(weights), "--output", str(out), script="code_usage.py")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    usage = json.loads(out.read_text())
+    assert usage["num_images"] == 10000 and set(usage["layers"]) == {"1", "2"}
