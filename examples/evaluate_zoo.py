@@ -37,6 +37,9 @@ from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
 from compressai_hqa.models import HQA
 
+#: Decoding modes of the card: deterministic, and sampled over ``--seeds`` seeds.
+MODES = ("argmin", "sample")
+
 
 def _images(args: argparse.Namespace) -> EvalImages:
     if args.split == "test":
@@ -63,9 +66,8 @@ def _evaluate_layer(
 
     out: dict[str, Any] = {"bits": model.bits(32, 32)}
     out["bpp"] = out["bits"] / (32 * 32)
-    modes = {"argmin": [0], "sample": list(range(args.seeds))}
     for mode in args.modes.split(","):
-        seeds = modes[mode]
+        seeds = [0] if mode == "argmin" else list(range(args.seeds))
         runs = []
         for seed in seeds:
             options = EvalOptions(decode=mode, seed=seed, batch_size=args.batch_size)
@@ -115,8 +117,6 @@ def markdown(result: dict[str, Any]) -> str:
                 text += " ± " + format(d[f"{key}_std"] * scale, fmt)
             return text + unit
 
-        rfid_a = f"{a['rfid']:.1f}" if "rfid" in a else "-"
-        rfid_s = f"{s['rfid']:.1f}" if "rfid" in s else "-"
         cells = [
             layer,
             row["bits"],
@@ -125,10 +125,10 @@ def markdown(result: dict[str, Any]) -> str:
             pm(a, "mse", ".4f"),
             pm(a, "psnr", ".2f"),
             pm(a, "class_error", ".2f", 100, " %"),
-            rfid_a,
+            pm(a, "rfid", ".1f"),
             pm(s, "mse", ".4f"),
             pm(s, "class_error", ".2f", 100, " %"),
-            rfid_s,
+            pm(s, "rfid", ".1f"),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append("")
@@ -159,8 +159,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5, help="stochastic decodes (5)")
     p.add_argument(
         "--modes",
-        default="argmin,sample",
-        help="decoding modes to evaluate (default: argmin,sample)",
+        default=",".join(MODES),
+        help="decoding modes to evaluate (default: %(default)s)",
     )
     p.add_argument(
         "--rfid-n", type=int, default=1000, help="rFID images, 0: none (1000)"
@@ -168,9 +168,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=500, help="(default: 500)")
     p.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = p.parse_args()
-    unknown = set(args.modes.split(",")) - {"argmin", "sample"}
+    unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
-        p.error(f"unknown --modes {sorted(unknown)}: choose from argmin,sample")
+        p.error(f"unknown --modes {sorted(unknown)}: choose from {','.join(MODES)}")
 
     from compressai_hqa.metrics.classifier import load_classifier
 
@@ -235,7 +235,7 @@ def _brief(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("mse", "class_error", "rfid")
     brief = {
         mode: {k: round(v, 5) for k, v in row[mode].items() if k in keep}
-        for mode in ("argmin", "sample")
+        for mode in MODES
         if mode in row
     }
     return {"bits": row["bits"], **brief}
