@@ -22,12 +22,24 @@ from typing import Any
 __all__ = [
     "CELEBA64",
     "CONFIGS",
+    "LOSS_SCALINGS",
     "MNIST",
     "MNIST_WIDE",
     "HQAConfig",
     "LayerConfig",
     "get_config",
 ]
+
+
+#: How a layer weighs its entropy and commitment terms against the MSE (mean over
+#: the target's elements): ``"original"`` multiplies them by (latent positions) /
+#: (target elements) as the original code does (1/4 at MNIST layer 1, 1/256
+#: above); ``"position"`` applies beta to their mean per latent position, as the
+#: paper's equations are written.
+LOSS_SCALINGS = ("original", "position")
+
+#: Code-reset rules (see :class:`compressai_hqa.layers.ProbabilisticQuantizer`).
+RESET_RULES = ("paper", "data")
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,12 @@ class HQAConfig:
         reset_threshold: a code is dead when its usage is below this fraction of
             the most-used code's usage over the window.
         reset_fraction: code resetting is active during this fraction of steps.
-        reset_noise: standard deviation of the noise added to a reset code.
+        reset_noise: standard deviation of the noise added to a reset code
+            (``reset_rule="paper"``).
+        reset_rule: ``"paper"`` (the least-used code moves next to the most-used
+            one, one per window; paper C.4) or ``"data"`` (every dead code is
+            re-seeded at a batch encoder output; a documented deviation).
+        loss_scaling: one of :data:`LOSS_SCALINGS`.
     """
 
     name: str
@@ -134,8 +151,19 @@ class HQAConfig:
     reset_threshold: float = 0.03
     reset_fraction: float = 0.75
     reset_noise: float = 0.01
+    reset_rule: str = "paper"
+    loss_scaling: str = "original"
 
     def __post_init__(self) -> None:
+        if self.reset_rule not in RESET_RULES:
+            raise ValueError(
+                f"reset_rule must be one of {RESET_RULES}, got {self.reset_rule!r}"
+            )
+        if self.loss_scaling not in LOSS_SCALINGS:
+            raise ValueError(
+                f"loss_scaling must be one of {LOSS_SCALINGS}, "
+                f"got {self.loss_scaling!r}"
+            )
         if not self.layers:
             raise ValueError("an HQA config needs at least one layer")
         if self.in_channels < 1:

@@ -3,7 +3,9 @@
 
 For each layer (the stack truncated there), the argmin codes of every image are
 counted: the number of codes used at least once, and the entropy (bits) of their
-empirical distribution, against the ``log2 K`` bits each code costs in the stream.
+empirical distribution, against the ``log2 K`` bits each code costs in the stream;
+also the mean entropy of the posterior q(k | z_e) (see
+:mod:`compressai_hqa.eval_model.codes`).
 
     python examples/code_usage.py --data-root ../shared/data
     python examples/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
@@ -13,33 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from compressai_hqa import zoo
 from compressai_hqa.datasets import load_mnist
-from compressai_hqa.models import HQA
-
-
-@torch.no_grad()
-def code_usage(model: HQA, images: torch.Tensor, batch_size: int = 1000) -> dict:
-    """Codes used and their entropy at the top layer of ``model`` over ``images``."""
-    k = model.top.quantizer.num_codes
-    counts = torch.zeros(k, dtype=torch.long)
-    for i in range(0, len(images), batch_size):
-        codes = model.quantize(images[i : i + batch_size])
-        counts += torch.bincount(codes.flatten().cpu(), minlength=k)
-    p = counts[counts > 0].double() / counts.sum()
-    return {
-        "codebook_size": k,
-        "codes_used": int((counts > 0).sum()),
-        "entropy_bits": float(-(p * p.log2()).sum()),
-        "bits_per_code": math.log2(k),
-    }
+from compressai_hqa.eval_model.codes import code_statistics
 
 
 def main() -> None:
@@ -63,13 +45,14 @@ def main() -> None:
         "num_images": len(images),
         "layers": {},
     }
-    print("layer  codes used / K  entropy (bits)  bits per code")
+    print("layer  codes used / K  entropy (bits)  bits per code  posterior H (bits)")
     for layer in range(1, stack.num_layers + 1):
-        row = code_usage(stack.truncate(layer).eval(), images)
+        row = code_statistics(stack.truncate(layer).eval(), images).to_dict()
         result["layers"][str(layer)] = row
         print(
             f"{layer:5d}  {row['codes_used']:6d} / {row['codebook_size']:<4d}"
             f"  {row['entropy_bits']:14.2f}  {row['bits_per_code']:13.0f}"
+            f"  {row['posterior_entropy_bits']:18.3f}"
         )
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,16 @@ For each layer (the stack truncated there) and decoding mode:
 * ``argmin``: deterministic decoding;
 * ``sample``: stochastic decoding (re-quantising by sampling at every lower
   layer), over ``--seeds`` seeds: mean and standard deviation;
+* ``sample-top``: as ``sample``, and the top code is drawn from q(k | z_e) too
+  (the paper's Algorithm 3 in full; the stream still carries the argmin code);
 
 it reports the ideal rate (bits per image and bpp), the real rANS stream size,
 MSE, PSNR, the error of the shipped MNIST classifier on the reconstructions, and
-rFID on the first ``--rfid-n`` images (seed 0 for ``sample``). Writes a JSON file
-(whose ``"results"`` the ``rate-perception`` figure reads) and a Markdown table.
+rFID on the first ``--rfid-n`` images (seed 0 for ``sample``); and what the codes
+carry: codes used, their entropy, the posterior's mean entropy and the per-pixel
+spread of stochastic decodes (:mod:`compressai_hqa.eval_model.codes`). Writes a
+JSON file (whose ``"results"`` the ``rate-perception`` figure reads) and a
+Markdown table.
 
     # the shipped weights on the MNIST test set
     python examples/evaluate_zoo.py --data-root ../shared/data
@@ -33,12 +38,14 @@ import torch
 
 from compressai_hqa import zoo
 from compressai_hqa.datasets import load_mnist
+from compressai_hqa.eval_model.codes import code_statistics, decode_spread
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
 from compressai_hqa.models import HQA
 
-#: Decoding modes of the card: deterministic, and sampled over ``--seeds`` seeds.
-MODES = ("argmin", "sample")
+#: Decoding modes of the card: deterministic, and sampled over ``--seeds`` seeds
+#: (lower layers only, or the top code too).
+MODES = ("argmin", "sample", "sample-top")
 
 
 def _images(args: argparse.Namespace) -> EvalImages:
@@ -66,12 +73,23 @@ def _evaluate_layer(
 
     out: dict[str, Any] = {"bits": model.bits(32, 32)}
     out["bpp"] = out["bits"] / (32 * 32)
+    out["codes"] = code_statistics(model, images.images).to_dict()
+    if args.spread_n:
+        spread = images.images[: args.spread_n]
+        out["codes"]["spread"] = decode_spread(model, spread)
+        out["codes"]["spread_top"] = decode_spread(model, spread, sample_top=True)
+    with_rfid = args.rfid_layers is None or model.num_layers in args.rfid_layers
     for mode in args.modes.split(","):
         seeds = [0] if mode == "argmin" else list(range(args.seeds))
         runs = []
         for seed in seeds:
-            options = EvalOptions(decode=mode, seed=seed, batch_size=args.batch_size)
-            keep = args.rfid_n if seed == 0 else 0
+            options = EvalOptions(
+                decode="argmin" if mode == "argmin" else "sample",
+                sample_top=mode == "sample-top",
+                seed=seed,
+                batch_size=args.batch_size,
+            )
+            keep = args.rfid_n if seed == 0 and with_rfid else 0
             result = evaluate(model, images, options, keep=keep, classifier=classifier)
             wrong = (result.predictions != images.labels).double().mean().item()
             run = {
@@ -97,6 +115,18 @@ def _summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
     return summary
 
 
+def pm(
+    d: dict[str, Any], key: str, fmt: str, scale: float = 1.0, unit: str = ""
+) -> str:
+    """``d[key]`` (± its standard deviation over seeds) as a table cell."""
+    if key not in d:
+        return "-"
+    text = format(d[key] * scale, fmt)
+    if f"{key}_std" in d:
+        text += " ± " + format(d[f"{key}_std"] * scale, fmt)
+    return text + unit
+
+
 def markdown(result: dict[str, Any]) -> str:
     n, seeds = result["rfid_n"], result["seeds"]
     lines = [
@@ -106,16 +136,6 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for layer, row in sorted(result["layers"].items(), key=lambda kv: int(kv[0])):
         a, s = row.get("argmin", {}), row.get("sample", {})
-
-        def pm(
-            d: dict[str, Any], key: str, fmt: str, scale: float = 1.0, unit: str = ""
-        ) -> str:
-            if key not in d:
-                return "-"
-            text = format(d[key] * scale, fmt)
-            if f"{key}_std" in d:
-                text += " ± " + format(d[f"{key}_std"] * scale, fmt)
-            return text + unit
 
         cells = [
             layer,
@@ -131,8 +151,33 @@ def markdown(result: dict[str, Any]) -> str:
             pm(s, "rfid", ".1f"),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += [
+        "",
+        "| layer | codes used / K | code entropy (bits) | posterior entropy (bits) "
+        "| decode spread | decode spread, top sampled | MSE, top sampled "
+        "| class. error, top sampled | rFID, top sampled |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for layer, row in sorted(result["layers"].items(), key=lambda kv: int(kv[0])):
+        c, t = row["codes"], row.get("sample-top", {})
+        cells = [
+            layer,
+            f"{c['codes_used']} / {c['codebook_size']}",
+            f"{c['entropy_bits']:.2f}",
+            f"{c['posterior_entropy_bits']:.3f}",
+            f"{c['spread']:.4f}" if "spread" in c else "-",
+            f"{c['spread_top']:.4f}" if "spread_top" in c else "-",
+            pm(t, "mse", ".4f"),
+            pm(t, "class_error", ".2f", 100, " %"),
+            pm(t, "rfid", ".1f"),
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines.append("")
     note = f"{result['num_images']} images ({result['dataset']})"
+    note += (
+        "; decode spread: per-pixel standard deviation over 4 stochastic decodes "
+        "of the same codes, mean over pixels and images"
+    )
     if any("sample" in row for row in result["layers"].values()):
         note += f"; sampled: mean ± std over {seeds} seeds of stochastic decoding"
         note += " (rFID: seed 0)" if n else ""
@@ -165,12 +210,23 @@ def main() -> None:
     p.add_argument(
         "--rfid-n", type=int, default=1000, help="rFID images, 0: none (1000)"
     )
+    p.add_argument(
+        "--rfid-layers", default=None, help="rFID at these layers only, e.g. 5"
+    )
+    p.add_argument(
+        "--spread-n",
+        type=int,
+        default=1000,
+        help="images of the decode-spread statistic, 0: none (1000)",
+    )
     p.add_argument("--batch-size", type=int, default=500, help="(default: 500)")
     p.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = p.parse_args()
     unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
         p.error(f"unknown --modes {sorted(unknown)}: choose from {','.join(MODES)}")
+    if args.rfid_layers is not None:
+        args.rfid_layers = {int(v) for v in args.rfid_layers.split(",")}
 
     from compressai_hqa.metrics.classifier import load_classifier
 
@@ -238,7 +294,7 @@ def _brief(row: dict[str, Any]) -> dict[str, Any]:
         for mode in MODES
         if mode in row
     }
-    return {"bits": row["bits"], **brief}
+    return {"bits": row["bits"], "codes": row["codes"], **brief}
 
 
 if __name__ == "__main__":

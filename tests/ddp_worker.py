@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import sys
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from compressai_hqa.configs import get_config
+from compressai_hqa.layers import ProbabilisticQuantizer
 from compressai_hqa.training import TrainSettings, train
 
 
-def main(data_root: str, output: str) -> None:
+def main(data_root: str, output: str, reset_rule: str) -> None:
+    config = replace(get_config("mnist"), reset_rule=reset_rule, reset_window=3)
     settings = TrainSettings(
-        config=get_config("mnist"),
+        config=config,
         data_root=Path(data_root),
         output=Path(output) / "run",
         layers=2,
@@ -29,6 +32,13 @@ def main(data_root: str, output: str) -> None:
         progress=False,
         tensorboard=False,
     )
+    resets = torch.zeros((), dtype=torch.long)
+
+    def count_resets(module: torch.nn.Module, *_: object) -> None:
+        if isinstance(module, ProbabilisticQuantizer) and module.training:
+            resets.add_(module.reset_mask.sum())
+
+    torch.nn.modules.module.register_module_forward_hook(count_resets)
     model = train(settings)
     state = {k: v for k, v in model.state_dict().items() if k != "_extra_state"}
     usage = {
@@ -36,9 +46,9 @@ def main(data_root: str, output: str) -> None:
         for i, layer in enumerate(model.layers)
     }
     rank = dist.get_rank()
-    torch.save({**state, **usage}, Path(output) / f"rank{rank}.pt")
+    torch.save({**state, **usage, "resets": resets}, Path(output) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

@@ -121,12 +121,12 @@ def test_code_reset_moves_a_dead_code_next_to_the_most_used() -> None:
     for _ in range(20):  # one full window: counted, nothing moves yet
         quantizer(z_e)
         assert torch.equal(quantizer.codebook, before)
-        assert quantizer.last_reset.item() == -1
+        assert not quantizer.reset_mask.any()
     assert quantizer.usage.sum() == 20 * 8 * 16 and quantizer.usage[3] == 0
     assert quantizer.usage.argmax() == 0
     out = quantizer(z_e)  # the next call ends the window before using the codebook
     out.z_q.sum().backward()  # the reset does not break autograd
-    assert quantizer.last_reset.item() == 3
+    assert quantizer.reset_mask.nonzero().flatten().tolist() == [3]
     after = quantizer.codebook.detach()
     assert 0 < (after[3] - after[0]).norm() < 0.1
     assert torch.equal(after[:3], before[:3])
@@ -155,3 +155,68 @@ def test_embed_validates_indices() -> None:
         quantizer.embed(torch.tensor([[[0.5]]]))
     with pytest.raises(ValueError, match="latents"):
         quantizer.quantize(torch.randn(1, 3, 2, 2))
+
+
+def _clusters(centres: list[tuple[float, float]], sizes: list[int]) -> torch.Tensor:
+    """A (1, 2, 1, N) batch of z_e: ``sizes[i]`` points around ``centres[i]``."""
+    points = [
+        torch.tensor(c) + 0.05 * torch.randn(n, 2)
+        for c, n in zip(centres, sizes, strict=True)
+    ]
+    return torch.cat(points).t().reshape(1, 2, 1, -1)
+
+
+def test_data_reset_reseeds_every_dead_code_at_batch_points() -> None:
+    torch.manual_seed(0)
+    quantizer = ProbabilisticQuantizer(6, 2, reset_window=5, reset_rule="data")
+    far = [[200.0, 200.0], [-200.0, 200.0], [200.0, -200.0], [-200.0, -200.0]]
+    with torch.no_grad():
+        quantizer.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0], *far]))
+    # code 0: 200 points a batch; code 1: 10 (5 % of code 0's count: rare but
+    # alive); codes 2-5 take nothing (dead). Three clusters of points are far
+    # from every code: the dead codes must move there, one per cluster.
+    new = [(0.0, 10.0), (10.0, 10.0), (-10.0, 0.0)]
+    z_e = _clusters([(0.0, 0.0), (10.0, 0.0), *new], [200, 10, 20, 20, 20])
+    quantizer.train()
+    for _ in range(5):
+        quantizer(z_e)
+    assert (
+        quantizer.usage[1] > 0.03 * quantizer.usage[0]
+        and quantizer.usage[2:].sum() == 0
+    )
+    before = quantizer.codebook.detach().clone()
+    quantizer(z_e)  # the window ends: dead codes are re-seeded before this batch
+    after = quantizer.codebook.detach()
+    moved = quantizer.reset_mask.nonzero().flatten().tolist()
+    # three far clusters: three dead codes re-seeded; the fourth would sit within
+    # reset_min_distance of a new code, so it stays where it was
+    assert moved == [2, 3, 4]
+    assert torch.equal(after[:2], before[:2]) and torch.equal(after[5], before[5])
+    points = z_e.reshape(2, -1).t()
+    for k in moved:  # each new code is one of the batch's points...
+        assert (points == after[k]).all(1).any()
+    # ...and the three new codes sit in the three distinct far clusters
+    nearest = {
+        int(torch.cdist(after[k : k + 1], torch.tensor(new)).argmin()) for k in moved
+    }
+    assert nearest == {0, 1, 2}
+    assert quantizer.quantize(z_e).unique().numel() == 5  # all clusters now coded
+
+
+def test_data_reset_leaves_a_full_codebook_alone() -> None:
+    quantizer = ProbabilisticQuantizer(3, 2, reset_window=2, reset_rule="data")
+    centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
+    with torch.no_grad():
+        quantizer.codebook.copy_(torch.tensor(centres))
+    z_e = _clusters(centres, [30, 30, 30])
+    quantizer.train()
+    before = quantizer.codebook.detach().clone()
+    for _ in range(7):
+        quantizer(z_e)
+        assert not quantizer.reset_mask.any()
+    assert torch.equal(quantizer.codebook, before)
+
+
+def test_reset_rule_is_validated() -> None:
+    with pytest.raises(ValueError, match="reset_rule"):
+        ProbabilisticQuantizer(4, 2, reset_rule="kmeans")

@@ -8,17 +8,19 @@ import sys
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import DATA_ROOT
 
 
-def test_two_ranks_hold_identical_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reset_rule", ["paper", "data"])
+def test_two_ranks_hold_identical_state(tmp_path: Path, reset_rule: str) -> None:
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
-        "--nproc_per_node=2", str(worker), str(DATA_ROOT), str(tmp_path),
+        "--nproc_per_node=2", str(worker), str(DATA_ROOT), str(tmp_path), reset_rule,
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -27,6 +29,8 @@ def test_two_ranks_hold_identical_state(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert a["usage.1"].sum() == 12 * 32 * 8 * 8  # all-reduced over both ranks
+    assert a["resets"] > 0  # codes were reset, the same ones on both ranks
+    # all-reduced over both ranks: the last window's 3 steps
+    assert a["usage.1"].sum() == 3 * 32 * 8 * 8
     assert (tmp_path / "run" / "checkpoint.pth").is_file()  # written by rank 0 only
     assert not list((tmp_path / "run").glob("*.tmp"))

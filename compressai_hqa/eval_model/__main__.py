@@ -13,7 +13,8 @@ The command line is CompressAI's (``pretrained -q ...`` or ``checkpoint -p ...``
   ``ms-ssim-rgb`` is null, with a note, for images too small for MS-SSIM;
 * ``--rfid`` adds ``rfid`` and ``rfid-n``, ``--classifier`` adds ``class-error``;
 * ``--decode {argmin,sample,average}``, ``--seed`` and ``--num-samples`` for HQA's
-  stochastic decoding; ``--batch-size`` and ``--num-images``.
+  stochastic decoding, ``--sample-top`` to draw the top code too (Algorithm 3 in
+  full); ``--batch-size`` and ``--num-images``.
 
 Example::
 
@@ -110,6 +111,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="decodes averaged by --decode average (default: %(default)s)",
     )
     group.add_argument(
+        "--sample-top",
+        action="store_true",
+        help="HQA: also draw the top code from its posterior (the paper's "
+        "Algorithm 3 in full); the rate is that of the transmitted argmin code",
+    )
+    group.add_argument(
         "--rfid",
         action="store_true",
         help="add rfid: FID between reconstructions and originals (pytorch-fid "
@@ -188,6 +195,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         decode=args.decode,
         seed=args.seed,
         num_samples=args.num_samples,
+        sample_top=args.sample_top,
         batch_size=args.batch_size or (_MNIST_BATCH_SIZE if images.is_mnist else 1),
         half=args.half,
         progress=progress,
@@ -244,6 +252,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "decode": args.decode,
             "seed": args.seed,
             "num_samples": args.num_samples if args.decode == "average" else None,
+            "sample_top": args.sample_top,
             "batch_size": options.batch_size,
             "device": str(device),
         },
@@ -270,6 +279,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise _UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.decode != "argmin" and not args.architecture.startswith("hqa"):
         raise _UsageError(f"--decode {args.decode} needs an HQA architecture")
+    if args.sample_top and not args.architecture.startswith("hqa"):
+        raise _UsageError("--sample-top needs an HQA architecture")
 
 
 def _load_images(args: argparse.Namespace) -> EvalImages:

@@ -61,6 +61,9 @@ class EvalOptions:
         seed: seed of the generator of stochastic decoding (CPU generator: the
             same codes on every device).
         num_samples: decodes averaged by ``decode="average"``.
+        sample_top: HQA only: also draw the top code from q(k | z_e), as the
+            paper's Algorithm 3 does (the bitstream, and so the rate, is that of
+            the transmitted argmin code).
         batch_size: images per batch (images of different sizes go one by one).
         half: run the model in float16 (CompressAI's ``--half``).
         progress: show a progress bar.
@@ -70,6 +73,7 @@ class EvalOptions:
     decode: str = "argmin"
     seed: int = 0
     num_samples: int = 8
+    sample_top: bool = False
     batch_size: int = 1
     half: bool = False
     progress: bool = False
@@ -155,8 +159,11 @@ def code_batch(
     device = x.device
     height, width = x.shape[-2:]
     is_hqa = isinstance(model, HQA)
-    if options.decode != "argmin" and not is_hqa:
+    if (options.decode != "argmin" or options.sample_top) and not is_hqa:
         raise ValueError(f"--decode {options.decode} needs an HQA model")
+
+    def sampled_top() -> Tensor:
+        return model.quantize(x, "sample", generator)
 
     def decode(indices: Tensor) -> Tensor:
         if options.decode == "average":
@@ -167,11 +174,11 @@ def code_batch(
 
     if options.entropy_estimation:
         start = _now(device)
-        if options.decode == "argmin":
+        if options.decode == "argmin" and not options.sample_top:
             out = model(x)
             x_hat, likelihoods = out["x_hat"], list(out["likelihoods"].values())
         else:
-            indices = model.quantize(x)
+            indices = sampled_top() if options.sample_top else model.quantize(x)
             x_hat = decode(indices)
             likelihoods = [model.entropy_coder.likelihoods(indices)]
         elapsed = _now(device) - start
@@ -182,7 +189,9 @@ def code_batch(
         start = _now(device)
         out_enc = model.compress(x)
         mid = _now(device)
-        if options.decode == "average":
+        if options.sample_top:
+            x_hat = decode(sampled_top())
+        elif options.decode == "average":
             indices = model.entropy_coder.decompress(
                 out_enc["strings"][0], model.latent_shape(height, width)
             )

@@ -5,7 +5,11 @@ feeds the decoder a relaxed Gumbel-softmax sample ``y @ E`` and adds two terms t
 the loss: the KL divergence from ``q`` to the uniform prior (the negative entropy
 up to log K) and the probabilistic commitment ``E_q ||z - e_k||^2``. Inference
 quantises by argmin (the default) or by sampling ``q`` with a caller's generator.
-Dead codes are moved next to the most-used code during training.
+
+Dead codes are revived during training by one of two rules (:data:`RESET_RULES`):
+``"paper"`` moves the least-used code next to the most-used one (paper C.4);
+``"data"`` (a deviation, see :meth:`ProbabilisticQuantizer._end_window`) re-seeds
+every dead code at an encoder output of the current batch.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
+from compressai_hqa.configs import RESET_RULES
+
 __all__ = [
+    "RESET_RULES",
     "ProbabilisticQuantizer",
     "QuantizerOutput",
     "gumbel_noise",
     "relaxed_one_hot",
     "sample_categorical",
 ]
+
+
+#: Candidate encoder outputs considered by the data-driven reset (a strided
+#: subsample of the batch positions; more than enough for K <= 4096 codes).
+_RESET_CANDIDATES = 4096
 
 
 @dataclass
@@ -63,15 +75,19 @@ class ProbabilisticQuantizer(nn.Module):
         dim: code dimension D.
         temperature: initial Gumbel-softmax temperature.
         reset_window: batches over which code usage is counted.
-        reset_threshold: the least-used code is dead when its count is below
+        reset_threshold: a code is dead when its count over a window is below
             this fraction of the most-used code's count.
-        reset_noise: standard deviation of the noise added to a reset code.
+        reset_noise: standard deviation of the noise added to a reset code
+            (``reset_rule="paper"``).
+        reset_rule: one of :data:`RESET_RULES`.
+        reset_min_distance: ``reset_rule="data"`` seeds a code only at a batch
+            point at least this squared distance from every code.
     """
 
     temperature: Tensor
     usage: Tensor
     window_step: Tensor
-    last_reset: Tensor
+    reset_mask: Tensor
 
     def __init__(
         self,
@@ -81,22 +97,28 @@ class ProbabilisticQuantizer(nn.Module):
         reset_window: int = 20,
         reset_threshold: float = 0.03,
         reset_noise: float = 0.01,
+        reset_rule: str = "paper",
+        reset_min_distance: float = 4.0,
     ) -> None:
         super().__init__()
+        if reset_rule not in RESET_RULES:
+            raise ValueError(f"reset_rule must be one of {RESET_RULES}: {reset_rule!r}")
         self.num_codes = num_codes
         self.dim = dim
         self.reset_window = reset_window
         self.reset_threshold = reset_threshold
         self.reset_noise = reset_noise
+        self.reset_rule = reset_rule
+        self.reset_min_distance = reset_min_distance
         self.code_reset = True
         self.codebook = nn.Parameter(torch.randn(num_codes, dim))
         self.register_buffer("temperature", torch.tensor(float(temperature)))
         self.register_buffer("usage", torch.zeros(num_codes, dtype=torch.int64))
         self.register_buffer("window_step", torch.zeros((), dtype=torch.int64))
-        # Index of the code moved by the last reset (-1: none); lets the trainer
-        # clear that code's optimiser moments.
+        # The codes moved by the last reset; lets the trainer clear their
+        # optimiser moments.
         self.register_buffer(
-            "last_reset", torch.full((), -1, dtype=torch.int64), persistent=False
+            "reset_mask", torch.zeros(num_codes, dtype=torch.bool), persistent=False
         )
 
     # ------------------------------------------------------------------ maths
@@ -164,7 +186,7 @@ class ProbabilisticQuantizer(nn.Module):
         enters the autograd graph, then starts a new window.
         """
         if self.training:
-            self._end_window()
+            self._end_window(z_e)
         logits = self.logits(z_e)
         # With s = sum_k q_k logits_k: sum_k q_k d_k = -s and
         # sum_k q_k log q_k = s - logsumexp(logits), so both terms share one pass.
@@ -202,33 +224,101 @@ class ProbabilisticQuantizer(nn.Module):
         self.window_step += 1
 
     @torch.no_grad()
-    def _end_window(self) -> None:
-        """If a window is complete: reset a dead code (paper C.4), clear the counts.
+    def _end_window(self, z_e: Tensor) -> None:
+        """If a window is complete: reset dead codes, then clear the counts.
 
-        The least-used code is dead when its count is below ``reset_threshold``
-        times the most-used code's; it moves to the most-used code plus
-        N(0, reset_noise^2) noise. Runs entirely on the device (no host
-        synchronisation); under ``torch.distributed`` the noise comes from rank 0.
+        A code is dead when its count over the window is below
+        ``reset_threshold`` times the most-used code's count.
+
+        * ``"paper"`` (paper C.4, the original code): only the least-used code,
+          if dead, moves to the most-used code plus N(0, reset_noise^2) noise.
+          Runs entirely on the device (no host synchronisation).
+        * ``"data"`` (a deviation): every dead code is re-seeded at an encoder
+          output ``z_e`` of the current batch, chosen as k-means++ chooses its
+          seeds (see :meth:`_seeds`). A copy of a used code takes all or none of
+          that code's points, which lie far from it, so it rarely comes alive; a
+          batch point far from every code is a centre of real data. When no
+          batch point is at least ``reset_min_distance`` from every code (early
+          in training the encoder's outputs lie within a fraction of a unit of
+          each other), the window falls back to the paper's move, whose copy
+          shares the posterior of the most-used code and so lets gradients
+          separate the two.
+
+        Under ``torch.distributed`` the noise or the new codes come from rank 0
+        and the counts are all-reduced, so every rank makes the same change.
         """
         due = self.window_step >= self.reset_window
-        self.last_reset.fill_(-1)
+        self.reset_mask.zero_()
         if self.code_reset:
-            # min/max and index_select rather than tensor indexing: no host
-            # synchronisation, and torch.compile keeps it in one graph.
-            least_count, least = self.usage.min(0)
-            most_count, most = self.usage.max(0)
-            dead = due & (least_count < self.reset_threshold * most_count)
-            noise = torch.randn(self.dim, device=self.codebook.device)
-            if dist.is_available() and dist.is_initialized():
-                dist.broadcast(noise, src=0)
-            noise = (noise * self.reset_noise).to(self.codebook.dtype)
-            moved = self.codebook.index_select(0, most.view(1)) + noise
-            kept = self.codebook.index_select(0, least.view(1))
-            self.codebook.index_copy_(0, least.view(1), torch.where(dead, moved, kept))
-            self.last_reset.copy_(torch.where(dead, least, self.last_reset))
+            if self.reset_rule == "paper":
+                self._reset_paper(due)
+            elif bool(due) and not self._reset_at_batch_points(z_e):
+                self._reset_paper(due)  # one host read a step (graph break)
         keep = (~due).to(self.usage.dtype)
         self.usage.mul_(keep)
         self.window_step.mul_(keep)
+
+    def _reset_paper(self, due: Tensor) -> None:
+        """Moves the least-used code, if dead, next to the most-used one."""
+        # Masks and torch.where rather than tensor indexing: no host
+        # synchronisation, and torch.compile keeps it in one graph.
+        most_count, most = self.usage.max(0)
+        least_count, least = self.usage.min(0)
+        dead = due & (least_count < self.reset_threshold * most_count)
+        noise = _broadcast(torch.randn(self.dim, device=self.codebook.device))
+        noise = (noise * self.reset_noise).to(self.codebook.dtype)
+        moved = self.codebook.index_select(0, most.view(1)) + noise
+        self.reset_mask.copy_(F.one_hot(least, self.num_codes).bool() & dead)
+        self._replace(moved.expand_as(self.codebook))
+
+    def _reset_at_batch_points(self, z_e: Tensor) -> bool:
+        """Re-seeds dead codes at batch points; False if no point was far enough."""
+        dead = self.usage < self.reset_threshold * self.usage.max()
+        seeds, chosen = self._seeds(z_e, int(dead.sum()))
+        if chosen:
+            order = dead.long().cumsum(0) - 1  # the i-th dead code takes seed i
+            self.reset_mask.copy_(dead & (order < chosen))
+            self._replace(_broadcast(seeds[order.clamp(0, chosen - 1)]))
+        return chosen > 0
+
+    def _replace(self, codes: Tensor) -> None:
+        """Sets the codes of :attr:`reset_mask` to the same rows of ``codes``."""
+        mask = self.reset_mask.unsqueeze(1)
+        self.codebook.copy_(torch.where(mask, codes, self.codebook))
+
+    @torch.compiler.disable
+    def _seeds(self, z_e: Tensor, count: int) -> tuple[Tensor, int]:
+        """Up to ``count`` batch points to re-seed dead codes at, k-means++ style.
+
+        Seeds are drawn one at a time among the batch positions, each with
+        probability proportional to its squared distance ``d`` to the nearest
+        code (the current codes and the seeds drawn before it), among the
+        positions with ``d >= reset_min_distance``: a code closer than that to
+        another would share its points (the posterior is softmax(-d)), so the
+        draw stops when no position is that far from every code. Candidates are
+        a strided subsample of at most ``_RESET_CANDIDATES`` positions, so the
+        cost does not grow with the batch.
+
+        Returns:
+            the seeds (``max(chosen, 1)``, D) and how many were chosen; under
+            ``torch.distributed``, rank 0's count.
+        """
+        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.dim).float()
+        flat = flat[:: max(1, flat.shape[0] // _RESET_CANDIDATES)]
+        d = (-self._neg_distances(flat)).min(1).values
+        seeds: list[Tensor] = []
+        for _ in range(count):
+            weights = torch.where(d >= self.reset_min_distance, d, 0.0)
+            if not bool(weights.any()):
+                break
+            seed = flat[torch.multinomial(weights, 1)]
+            seeds.append(seed)
+            d = torch.minimum(d, (flat - seed).square().sum(1))
+        chosen = torch.tensor(len(seeds), device=flat.device)
+        chosen = int(_broadcast(chosen))
+        if len(seeds) < max(chosen, 1):  # another rank chose more: pad, overwritten
+            seeds += [flat[:1]] * (max(chosen, 1) - len(seeds))
+        return torch.cat(seeds).to(self.codebook.dtype), chosen
 
     def _check(self, z_e: Tensor) -> None:
         if z_e.dim() != 4 or z_e.shape[1] != self.dim:
@@ -238,7 +328,17 @@ class ProbabilisticQuantizer(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        return f"num_codes={self.num_codes}, dim={self.dim}"
+        return (
+            f"num_codes={self.num_codes}, dim={self.dim}, "
+            f"reset_rule={self.reset_rule!r}"
+        )
+
+
+def _broadcast(tensor: Tensor) -> Tensor:
+    """Rank 0's ``tensor`` on every rank under ``torch.distributed`` (in place)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(tensor, src=0)
+    return tensor
 
 
 def gumbel_noise(shape: torch.Size, device: torch.device) -> Tensor:

@@ -75,6 +75,8 @@ class HQA(CompressionModel):
                     reset_window=config.reset_window,
                     reset_threshold=config.reset_threshold,
                     reset_noise=config.reset_noise,
+                    reset_rule=config.reset_rule,
+                    loss_scaling=config.loss_scaling,
                 )
             )
             in_channels = layer_config.codebook_dim
@@ -185,6 +187,26 @@ class HQA(CompressionModel):
         if size is not None:
             h = h[..., : size[0], : size[1]]
         return h
+
+    def reconstruct(
+        self,
+        x: Tensor,
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+        sample_top: bool = False,
+    ) -> Tensor:
+        """Reconstructions of images ``x`` without a bitstream (paper Algorithm 3).
+
+        Args:
+            x: images (B, C, H, W) in [0, 1].
+            mode: how the lower layers re-quantise (see :meth:`decode`).
+            generator: random source of the draws.
+            sample_top: also draw the top code from q(k | z_e) instead of taking
+                the argmin, as the paper's Algorithm 3 does. :meth:`compress`
+                always transmits the argmin code.
+        """
+        indices = self.quantize(x, "sample" if sample_top else "argmin", generator)
+        return self.decode(indices, mode, generator, size=x.shape[-2:])
 
     def decode_average(
         self,

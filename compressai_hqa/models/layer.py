@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
-from compressai_hqa.configs import LayerConfig
+from compressai_hqa.configs import LOSS_SCALINGS, LayerConfig
 from compressai_hqa.layers import (
     Decoder,
     Encoder,
@@ -25,10 +25,12 @@ class LayerOutput:
     """What :meth:`HQALayer.forward` returns for one training batch.
 
     Attributes:
-        loss: ``recon + r * (beta_e * kl + beta_c * commit)``, where ``r`` is the
-            number of latent positions per element of the target, so that every
-            term is a sum over the image divided by its number of elements, as in
-            the original code.
+        loss: ``recon + r * (beta_e * kl + beta_c * commit)``. With
+            ``loss_scaling="original"``, ``r`` is the number of latent positions
+            per element of the target, so that every term is a sum over the image
+            divided by its number of elements, as in the original code; with
+            ``"position"``, ``r = 1``: beta weighs the per-position means, as the
+            paper's equations are written.
         recon: mean squared error between ``reconstruction`` and ``target``.
         kl: mean KL(q || uniform) per latent position.
         commit: mean probabilistic commitment per latent position.
@@ -63,7 +65,9 @@ class HQALayer(nn.Module):
         config: architecture and loss weights.
         bottom: whether this is layer 1 (pixels, sigmoid, no normalisation).
         temperature: initial Gumbel temperature.
-        reset_window, reset_threshold, reset_noise: code-reset settings.
+        reset_window, reset_threshold, reset_noise, reset_rule: code-reset
+            settings (see :class:`ProbabilisticQuantizer`).
+        loss_scaling: ``"original"`` or ``"position"`` (see :class:`LayerOutput`).
     """
 
     def __init__(
@@ -75,9 +79,16 @@ class HQALayer(nn.Module):
         reset_window: int = 20,
         reset_threshold: float = 0.03,
         reset_noise: float = 0.01,
+        reset_rule: str = "paper",
+        loss_scaling: str = "original",
     ) -> None:
         super().__init__()
+        if loss_scaling not in LOSS_SCALINGS:
+            raise ValueError(
+                f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}"
+            )
         self.config = config
+        self.loss_scaling = loss_scaling
         self.in_channels = in_channels
         self.bottom = bottom
         self.normalizer = None if bottom else GlobalNormalization(in_channels)
@@ -96,6 +107,7 @@ class HQALayer(nn.Module):
             reset_window=reset_window,
             reset_threshold=reset_threshold,
             reset_noise=reset_noise,
+            reset_rule=reset_rule,
         )
         self.decoder = Decoder(
             config.codebook_dim,
@@ -137,7 +149,11 @@ class HQALayer(nn.Module):
         q = self.quantizer(z_e)
         reconstruction = self.decoder(q.z_q)
         recon = F.mse_loss(reconstruction.float(), target.float())
-        ratio = z_e[0, 0].numel() / target[0].numel()
+        ratio = (
+            z_e[0, 0].numel() / target[0].numel()
+            if self.loss_scaling == "original"
+            else 1.0
+        )
         reg = self.config.beta_entropy * q.kl + self.config.beta_commit * q.commit
         return LayerOutput(
             loss=recon + ratio * reg,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from compressai_hqa.configs import CONFIGS, get_config
+from compressai_hqa.configs import CONFIGS, LOSS_SCALINGS, RESET_RULES, get_config
 
 from .checkpoint import CheckpointError
 from .trainer import DATASETS, TrainSettings, train
@@ -105,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="RAdam learning rate (default: the config's, 4e-4)",
     )
     a(
+        "--reset",
+        dest="reset_rule",
+        choices=RESET_RULES,
+        default=None,
+        help="code-reset rule: 'paper' (least-used code next to the most-used, one "
+        "per window) or 'data' (every dead code re-seeded at a batch encoder "
+        "output); default: the config's ('paper')",
+    )
+    a(
+        "--loss-scaling",
+        choices=LOSS_SCALINGS,
+        default=None,
+        help="weight of the entropy and commitment terms: 'original' (scaled by "
+        "latent positions / target elements, as the original code) or 'position' "
+        "(beta on the per-position means, as the paper's equations); default: "
+        "the config's ('original')",
+    )
+    a(
         "--resume",
         action="store_true",
         help="continue from OUTPUT/checkpoint.pth with the same options",
@@ -186,6 +204,10 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         if lr <= 0:
             raise ValueError("--lr must be > 0")
         config = replace(config, lr=lr)
+    for key in ("reset_rule", "loss_scaling"):
+        value = values.pop(key)
+        if value is not None:
+            config = replace(config, **{key: value})
     values["config"] = config
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_images"):
         if values[key] is not None and values[key] < 1:

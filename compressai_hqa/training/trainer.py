@@ -362,12 +362,11 @@ def training_step(
 def _clear_moments_of_reset_code(
     optimizer: torch.optim.Optimizer, quantizer: torch.nn.Module
 ) -> None:
-    """Zeroes the optimiser moments of a code that was just reset (device-side)."""
+    """Zeroes the optimiser moments of the codes just reset (device-side)."""
     state = optimizer.state.get(quantizer.codebook)
     if not state:
         return
-    codes = torch.arange(quantizer.num_codes, device=quantizer.codebook.device)
-    keep = (codes != quantizer.last_reset).to(quantizer.codebook.dtype).unsqueeze(1)
+    keep = (~quantizer.reset_mask).to(quantizer.codebook.dtype).unsqueeze(1)
     for key in ("exp_avg", "exp_avg_sq"):
         if key in state:
             state[key].mul_(keep)

@@ -1,0 +1,47 @@
+"""Code resetting in a real training run: the data-driven rule revives codes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from conftest import DATA_ROOT
+
+from compressai_hqa.configs import MNIST
+from compressai_hqa.datasets import load_mnist
+from compressai_hqa.eval_model.codes import code_statistics
+from compressai_hqa.training import TrainSettings, train
+from compressai_hqa.zoo.pretrained import PRETRAINED, shipped_weights_path
+
+
+def _codes_used_after_training_layer_2(rule: str, output: Path) -> int:
+    """Trains layer 2 on the shipped layer 1 (seed 0); codes used on 1,000 digits."""
+    settings = TrainSettings(
+        config=replace(MNIST, reset_rule=rule),
+        data_root=DATA_ROOT,
+        output=output,
+        layers=2,
+        start_layer=2,
+        init=shipped_weights_path(PRETRAINED["mnist"][0]),
+        steps=200,
+        batch_size=64,
+        holdout=1000,
+        eval_images=200,
+        log_every=50,
+        progress=False,
+        tensorboard=False,
+    )
+    model = train(settings).eval()
+    held = load_mnist(DATA_ROOT, train=True).images[-1000:]
+    return code_statistics(model, held).codes_used
+
+
+def test_data_reset_uses_three_times_the_codes_of_the_paper_rule(
+    tmp_path: Path,
+) -> None:
+    torch.set_num_threads(1)
+    paper = _codes_used_after_training_layer_2("paper", tmp_path / "paper")
+    data = _codes_used_after_training_layer_2("data", tmp_path / "data")
+    assert data >= 3 * paper, (data, paper)
