@@ -34,9 +34,7 @@ def _rgb_folder(folder: Path, count: int = 2, size: int = 161) -> Path:
             grid = digits[start : start + tiles * tiles].reshape(tiles, tiles, 28, 28)
             mosaic = grid.transpose(0, 2, 1, 3).reshape(28 * tiles, 28 * tiles)
             channels.append(mosaic[:size, :size])
-        Image.fromarray(np.stack(channels, axis=-1), mode="RGB").save(
-            folder / f"img{i}.png"
-        )
+        Image.fromarray(np.stack(channels, axis=-1)).save(folder / f"img{i}.png")
     return folder
 
 
