@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import tempfile
+import zlib
 
 from dataclasses import dataclass
 from importlib import resources
@@ -81,13 +83,16 @@ def load_mnist(root: str | Path, train: bool = True, size: int = 32) -> TensorIm
 
     Args:
         root: folder that holds ``MNIST/raw/`` (torchvision's layout), e.g.
-            ``../shared/data``.
-        train: the 60k training split, else the 10k test split.
+            ``../shared/data``: the four IDX files, decompressed or ``.gz``.
+        train: the training split (60k digits in the original files), else the
+            test split (10k).
         size: output resolution; 28 -> 32 uses bilinear interpolation with
             antialiasing, as the paper rescales MNIST to 32x32.
 
     Raises:
         FileNotFoundError: the raw files are missing (nothing is downloaded).
+        ValueError: a ``.gz`` file is corrupt, or a split has more images than
+            labels or the reverse.
     """
     from torchvision.datasets import MNIST
 
@@ -146,11 +151,12 @@ def _mnist_root(root: Path) -> Path:
     """A root that torchvision's ``MNIST(download=False)`` accepts.
 
     torchvision reads the *decompressed* IDX files. When ``root`` holds only the
-    original ``.gz`` files (e.g. a read-only data folder), all four are checked
-    against torchvision's MD5s and decompressed once into :func:`cache_dir`.
+    ``.gz`` files (e.g. a read-only data folder), all four are checked (an intact
+    gzip stream holding a well-formed unsigned-byte IDX array, as many labels as
+    images per split) and decompressed once into :func:`cache_dir`, in a folder
+    named after their contents. Any IDX files in this layout are accepted: the
+    original MNIST files or a subset of them (as the tests ship).
     """
-    from torchvision.datasets import MNIST
-
     raw = root / "MNIST" / "raw"
     names = [*MNIST_FILES[True], *MNIST_FILES[False]]  # torchvision checks all four
     if all((raw / n.removesuffix(".gz")).is_file() for n in names):
@@ -161,26 +167,56 @@ def _mnist_root(root: Path) -> Path:
             f"MNIST not found: expected {', '.join(missing)} in {raw} "
             "(torchvision layout <root>/MNIST/raw/; nothing is downloaded)"
         )
-    md5s = dict(MNIST.resources)
-    digest = hashlib.md5(usedforsecurity=False)
+    blobs = {n: (raw / n).read_bytes() for n in names}
+    digest = hashlib.sha256()
     for n in names:
-        digest.update(md5s[n].encode())
+        digest.update(hashlib.sha256(blobs[n]).digest())
     cached = cache_dir() / "mnist" / digest.hexdigest()[:16]
     cached_raw = cached / "MNIST" / "raw"
-    for n in names:
-        target = cached_raw / n.removesuffix(".gz")
-        if target.is_file():
-            continue
-        data = (raw / n).read_bytes()
-        if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5s[n]:
+    targets = {n: cached_raw / n.removesuffix(".gz") for n in names}
+    if all(t.is_file() for t in targets.values()):
+        return cached
+    data = {n: _idx_payload(raw / n, blobs[n]) for n in names}
+    for images, labels in MNIST_FILES.values():
+        (n_images, *_), (n_labels,) = data[images][0], data[labels][0]
+        if n_images != n_labels:
             raise ValueError(
-                f"{raw / n} is corrupt: its MD5 differs from torchvision's"
+                f"{raw / images} holds {n_images} images but {raw / labels} "
+                f"{n_labels} labels"
             )
-        cached_raw.mkdir(parents=True, exist_ok=True)
+    cached_raw.mkdir(parents=True, exist_ok=True)
+    for n, (_, payload) in data.items():
         with tempfile.NamedTemporaryFile(dir=cached_raw, delete=False) as tmp:
-            tmp.write(gzip.decompress(data))
-        os.replace(tmp.name, target)
+            tmp.write(payload)
+        os.replace(tmp.name, targets[n])
     return cached
+
+
+def _idx_payload(path: Path, blob: bytes) -> tuple[tuple[int, ...], bytes]:
+    """The shape and decompressed bytes of a gzip IDX file of MNIST (uint8).
+
+    Raises:
+        ValueError: the gzip stream is damaged (its CRC or length differs) or does
+            not hold an unsigned-byte IDX array of the file's kind (3-d images or
+            1-d labels) and size.
+    """
+    try:
+        data = gzip.decompress(blob)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    ndim = 3 if "-images-" in path.name else 1
+    if len(data) < 4 + 4 * ndim or data[:4] != bytes([0, 0, 0x08, ndim]):
+        raise ValueError(
+            f"{path} is corrupt: not an unsigned-byte IDX file of {ndim} dimensions"
+        )
+    shape = tuple(
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
+    )
+    if len(data) != 4 + 4 * ndim + math.prod(shape):
+        raise ValueError(
+            f"{path} is corrupt: {len(data) - 4 - 4 * ndim} bytes for shape {shape}"
+        )
+    return shape, data
 
 
 def list_images(root: str | Path) -> list[Path]:

@@ -1,19 +1,117 @@
-"""Shared fixtures: small configs and the location of the reference data."""
+"""Shared fixtures: small configs, the shipped MNIST subset and the full data.
+
+Two kinds of real data:
+
+* ``mnist_root``: the MNIST subset shipped in ``tests/data`` (see
+  ``mnist_subset.py``) written as IDX ``.gz`` files in torchvision's layout, so
+  the real loader reads real files. Always available.
+* ``full_data_root``: the full reference data (70,000 digits, Kodak, CelebA) at
+  ``$COMPRESSAI_HQA_DATA``, else ``../shared/data`` beside the repository. A test
+  that uses it is marked ``full_data`` and is skipped when the data is absent,
+  unless ``COMPRESSAI_HQA_REQUIRE_FULL_DATA=1`` (CI) makes that a failure.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import time
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from mnist_subset import load_subset, write_idx_root
 
 from compressai_hqa.configs import HQAConfig, LayerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_ROOT = Path(os.environ.get("HQA_DATA_ROOT", ROOT.parent / "shared" / "data"))
+DATA_VARIABLE = "COMPRESSAI_HQA_DATA"
+REQUIRE_VARIABLE = "COMPRESSAI_HQA_REQUIRE_FULL_DATA"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"full_data: needs the full reference data (${DATA_VARIABLE}, else "
+        "../shared/data); added to every test that uses the full_data_root fixture",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "full_data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.full_data)
+
+
+@pytest.fixture(scope="session")
+def full_data_root() -> Path:
+    """The full reference data; skips the test when it is absent.
+
+    The one place that decides: ``$COMPRESSAI_HQA_DATA`` if set (it must then
+    exist), else ``../shared/data`` from the repository root. With
+    ``COMPRESSAI_HQA_REQUIRE_FULL_DATA=1`` a missing folder fails the test.
+    """
+    configured = os.environ.get(DATA_VARIABLE)
+    root = Path(configured) if configured else ROOT.parent / "shared" / "data"
+    if root.is_dir():
+        return root
+    if configured:
+        pytest.fail(f"{DATA_VARIABLE}={configured} is not a folder")
+    reason = f"full reference data not found: set {DATA_VARIABLE} (default {root})"
+    if os.environ.get(REQUIRE_VARIABLE) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_VARIABLE}=1 forbids skipping")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mnist_subset() -> dict[str, np.ndarray]:
+    """The shipped MNIST subset: ``{train,test}_{images,labels}``, raw uint8."""
+    return load_subset()
+
+
+@pytest.fixture(scope="session")
+def mnist_root(
+    tmp_path_factory: pytest.TempPathFactory, mnist_subset: dict[str, np.ndarray]
+) -> Path:
+    """A root holding the shipped subset as ``MNIST/raw/*-idx?-ubyte.gz``."""
+    return write_idx_root(tmp_path_factory.mktemp("mnist-subset"), mnist_subset)
+
+
+def wait_for(
+    proc: subprocess.Popen,
+    done: Callable[[], bool],
+    what: str,
+    timeout: float = 600.0,
+) -> None:
+    """Polls ``done()`` while ``proc`` runs; fails at once if ``proc`` has exited.
+
+    Args:
+        proc: a process started with ``stderr=subprocess.PIPE`` (text mode), so
+            that its error is part of the failure.
+        done: the condition awaited.
+        what: the condition in words, for the failure message.
+        timeout: seconds before the process is killed and the test fails.
+    """
+    deadline = time.monotonic() + timeout
+    while not done():
+        if proc.poll() is not None:
+            if done():  # reached just before the process exited
+                return
+            _, err = proc.communicate()
+            pytest.fail(
+                f"the process exited with code {proc.returncode} before {what}:\n"
+                f"{(err or '')[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"no {what} after {timeout:.0f} s:\n{(err or '')[-3000:]}")
+        time.sleep(0.05)
 
 
 def tiny_config(

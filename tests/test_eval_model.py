@@ -12,18 +12,29 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DATA_ROOT, tiny_config
+from conftest import tiny_config
+from mnist_subset import load_subset
 from PIL import Image
 
 from compressai_hqa import HQA
 
 
 def _rgb_folder(folder: Path, count: int = 2, size: int = 161) -> Path:
-    """Crops of Kodak images (RGB, at least 161 px: MS-SSIM needs > 160)."""
+    """RGB images of real digits (at least 161 px: MS-SSIM needs > 160).
+
+    Each channel is a different 6x6 mosaic of the shipped MNIST test digits.
+    """
+    digits = load_subset()["test_images"]
+    tiles = -(-size // 28)
     folder.mkdir()
     for i in range(count):
-        with Image.open(DATA_ROOT / "kodak" / f"kodim{i + 1:02d}.png") as img:
-            img.convert("RGB").crop((0, 0, size, size)).save(folder / f"img{i}.png")
+        channels = []
+        for c in range(3):
+            start = (3 * i + c) * tiles * tiles
+            grid = digits[start : start + tiles * tiles].reshape(tiles, tiles, 28, 28)
+            mosaic = grid.transpose(0, 2, 1, 3).reshape(28 * tiles, 28 * tiles)
+            channels.append(mosaic[:size, :size])
+        Image.fromarray(np.stack(channels, axis=-1)).save(folder / f"img{i}.png")
     return folder
 
 
@@ -92,7 +103,7 @@ def _eval(*args: str) -> dict:
 
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # FID of 12 images
 def test_mnist_json_has_compressai_keys_and_ours_and_plots(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, mnist_root: Path
 ) -> None:
     pytest.importorskip("pytorch_fid")
     monkeypatch.setenv("COMPRESSAI_HQA_CACHE", str(tmp_path / "cache"))
@@ -101,7 +112,7 @@ def test_mnist_json_has_compressai_keys_and_ours_and_plots(
     out_dir = tmp_path / "results"
     output = _eval(
         "checkpoint",
-        f"mnist:{DATA_ROOT}",
+        f"mnist:{mnist_root}",
         "-a",
         "hqa",
         "-p",
@@ -147,12 +158,14 @@ def test_mnist_json_has_compressai_keys_and_ours_and_plots(
         assert png.stat().st_size > 0
 
 
-def test_entropy_estimation_and_per_image_results(tmp_path: Path) -> None:
+def test_entropy_estimation_and_per_image_results(
+    tmp_path: Path, mnist_root: Path
+) -> None:
     ckpt = _tiny_checkpoint(tmp_path / "tiny.pth.tar")
     out_dir = tmp_path / "out"
     output = _eval(
         "checkpoint",
-        f"mnist:{DATA_ROOT}",
+        f"mnist:{mnist_root}",
         "-a",
         "hqa",
         "-p",
@@ -219,12 +232,14 @@ def test_images_keep_their_channels(tmp_path: Path) -> None:
     assert len(run(gray, three, "--color-mode", "RGB")["results"]["bits"]) == 1
 
 
-def test_bad_requests_are_one_line_errors(tmp_path: Path, monkeypatch) -> None:
+def test_bad_requests_are_one_line_errors(
+    tmp_path: Path, monkeypatch, mnist_root: Path
+) -> None:
     from compressai_hqa.zoo import pretrained
 
     monkeypatch.setattr(pretrained, "PRETRAINED", {})
     with pytest.raises(SystemExit) as err:
-        _eval("pretrained", f"mnist:{DATA_ROOT}", "-a", "hqa-mnist", "-q", "1,2")
+        _eval("pretrained", f"mnist:{mnist_root}", "-a", "hqa-mnist", "-q", "1,2")
     assert str(err.value).startswith("error: no pretrained HQA weights")
     assert "\n" not in str(err.value)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from conftest import DATA_ROOT, ROOT, tiny_config
+from conftest import ROOT, tiny_config
+from mnist_subset import TEST_COUNT
 
 from compressai_hqa import HQA
 from compressai_hqa.figures.rate_perception import load_results
@@ -18,23 +19,25 @@ from compressai_hqa.figures.rate_perception import load_results
 EXAMPLES = ROOT / "examples"
 
 
-def _run(*args: str, script: str = "evaluate_zoo.py") -> subprocess.CompletedProcess:
+def _run(
+    data_root: Path, *args: str, script: str = "evaluate_zoo.py"
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--data-root", str(DATA_ROOT), *args],
+        [sys.executable, str(EXAMPLES / script), "--data-root", str(data_root), *args],
         capture_output=True,
         text=True,
         timeout=600,
     )
 
 
-def test_card_numbers_of_a_random_stack(tmp_path: Path) -> None:
+def test_card_numbers_of_a_random_stack(tmp_path: Path, mnist_root: Path) -> None:
     torch.manual_seed(0)
     model = HQA(tiny_config(num_layers=2, codebook_size=16))
     weights = tmp_path / "tiny.pth"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "card.json"
     proc = _run(
-        "--weights", str(weights), "--num-images", "40", "--seeds", "2",
+        mnist_root, "--weights", str(weights), "--num-images", "40", "--seeds", "2",
         "--rfid-n", "0", "--output", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -56,29 +59,32 @@ def test_card_numbers_of_a_random_stack(tmp_path: Path) -> None:
     assert len(rows) == 2
 
 
-def test_argmin_only_and_bad_modes(tmp_path: Path) -> None:
+def test_argmin_only_and_bad_modes(tmp_path: Path, mnist_root: Path) -> None:
     torch.manual_seed(0)
     weights = tmp_path / "tiny.pth"
     torch.save(HQA(tiny_config(num_layers=2)).state_dict(), weights)
     out = tmp_path / "argmin.json"
     proc = _run(
-        "--weights", str(weights), "--num-images", "20", "--layers", "2",
+        mnist_root, "--weights", str(weights), "--num-images", "20", "--layers", "2",
         "--modes", "argmin", "--rfid-n", "0", "--output", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(out.read_text())["layers"]["2"]
     assert "sample" not in row and "mse" in row["argmin"]
-    bad = _run("--weights", str(weights), "--modes", "argmin,best")
+    bad = _run(mnist_root, "--weights", str(weights), "--modes", "argmin,best")
     assert bad.returncode == 2 and "unknown --modes" in bad.stderr
 
 
-def test_code_usage_script_reports_every_layer(tmp_path: Path) -> None:
+def test_code_usage_script_reports_every_layer(tmp_path: Path, mnist_root: Path) -> None:
     torch.manual_seed(0)
     model = HQA(tiny_config(num_layers=2, codebook_size=16)).eval()
     weights = tmp_path / "tiny.pth"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "usage.json"
-    proc = _run("--weights", str(weights), "--output", str(out), script="code_usage.py")
+    proc = _run(
+        mnist_root, "--weights", str(weights), "--output", str(out),
+        script="code_usage.py",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(out.read_text())
-    assert usage["num_images"] == 10000 and set(usage["layers"]) == {"1", "2"}
+    assert usage["num_images"] == TEST_COUNT and set(usage["layers"]) == {"1", "2"}

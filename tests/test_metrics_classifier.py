@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import DATA_ROOT
-
 from compressai_hqa.datasets import load_mnist, sample_digits
 from compressai_hqa.metrics import classifier as classifier_module
 from compressai_hqa.metrics.classifier import (
@@ -16,8 +14,10 @@ from compressai_hqa.metrics.classifier import (
 )
 
 
-def test_shipped_classifier_is_99_percent_accurate_on_the_mnist_test_set() -> None:
-    test = load_mnist(DATA_ROOT, train=False)
+def test_shipped_classifier_is_99_percent_accurate_on_the_mnist_test_set(
+    full_data_root,
+) -> None:
+    test = load_mnist(full_data_root, train=False)
     assert len(test) == 10_000
     error = classification_error(load_classifier(), test.images, test.labels)
     assert error <= 0.01, f"test accuracy {1 - error:.4f}"

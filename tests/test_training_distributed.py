@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DATA_ROOT
 
 
 @pytest.mark.parametrize("reset_rule", ["paper", "data"])
-def test_two_ranks_hold_identical_state(tmp_path: Path, reset_rule: str) -> None:
+def test_two_ranks_hold_identical_state(
+    tmp_path: Path, mnist_root: Path, reset_rule: str
+) -> None:
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
-        "--nproc_per_node=2", str(worker), str(DATA_ROOT), str(tmp_path), reset_rule,
+        "--nproc_per_node=2", str(worker), str(mnist_root), str(tmp_path), reset_rule,
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""End-to-end tests of examples/train_hqa.py on the real MNIST data (CPU)."""
+"""End-to-end tests of examples/train_hqa.py on real MNIST digits (the shipped
+subset, as IDX files; CPU)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DATA_ROOT
+from conftest import wait_for
 
 from compressai_hqa import HQA
 
@@ -23,17 +24,21 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_hqa.py"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
-def _cmd(output: Path, *extra: str) -> list[str]:
+def _cmd(data_root: Path, output: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, str(SCRIPT), "--config", "mnist", "--data-root", str(DATA_ROOT),
+        sys.executable, str(SCRIPT), "--config", "mnist", "--data-root", str(data_root),
         "--output", str(output), "--eval-images", "500", "--no-progress",
         "--no-tensorboard", *extra,
     ]  # fmt: skip
 
 
-def _run(output: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run(data_root: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        _cmd(output, *extra), capture_output=True, text=True, env=ENV, timeout=900
+        _cmd(data_root, output, *extra),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
     )
 
 
@@ -47,9 +52,11 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def test_two_layer_run_lowers_each_layers_loss(tmp_path: Path) -> None:
+def test_two_layer_run_lowers_each_layers_loss(
+    tmp_path: Path, mnist_root: Path
+) -> None:
     out = tmp_path / "run"
-    proc = _run(out, "--layers", "2", "--steps", "40", "--batch-size", "32",
+    proc = _run(mnist_root, out, "--layers", "2", "--steps", "40", "--batch-size", "32",
                 "--lr", "4e-3", "--log-every", "5", "--checkpoint-every", "15")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = _rows(out / "train_log.csv")
@@ -77,30 +84,34 @@ def test_two_layer_run_lowers_each_layers_loss(tmp_path: Path) -> None:
     assert model.layers[1].normalizer.count > 0
 
 
-def test_kill_and_resume_is_bit_identical(tmp_path: Path) -> None:
+def test_kill_and_resume_is_bit_identical(tmp_path: Path, mnist_root: Path) -> None:
     opts = ("--layers", "2", "--steps", "24", "--batch-size", "32", "--deterministic",
             "--log-every", "1", "--checkpoint-every", "4")  # fmt: skip
     reference = tmp_path / "reference"
-    assert _run(reference, *opts).returncode == 0
+    ref = _run(mnist_root, reference, *opts)
+    assert ref.returncode == 0, ref.stderr
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(killed, *opts), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(_cmd(mnist_root, killed, *opts), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
     log = killed / "train_log.csv"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if log.exists() and any(
-            r["layer"] == "2" and r["step"] == "10" for r in _rows(log)
-        ):
-            break
-        time.sleep(0.05)
+    wait_for(
+        proc,
+        lambda: (
+            log.exists()
+            and any(r["layer"] == "2" and r["step"] == "10" for r in _rows(log))
+        ),
+        "layer 2 logged step 10",
+    )
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = torch.load(killed / "checkpoint.pth", weights_only=True)
     assert partial["layer"] == 2 and 8 <= partial["step"] < 24
     assert partial["elapsed_s"] > 0
-    assert _run(killed, *opts, "--resume").returncode == 0
+    resumed = _run(mnist_root, killed, *opts, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
     # the resumed layer's wall time includes the time spent before the kill
     wall = {r["layer"]: float(r["wall_s"]) for r in _rows(killed / "layer_metrics.csv")}
     assert wall["2"] > partial["elapsed_s"]
@@ -114,16 +125,17 @@ def test_kill_and_resume_is_bit_identical(tmp_path: Path) -> None:
     assert ref_rows == [[r[c] for c in columns] for r in _rows(log)]
 
 
-def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tmp_path: Path) -> None:
+def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(
+    tmp_path: Path, mnist_root: Path
+) -> None:
     out = tmp_path / "run"
     opts = ("--layers", "1", "--steps", "60", "--batch-size", "16", "--log-every", "1",
             "--checkpoint-every", "1000")  # fmt: skip
-    proc = subprocess.Popen(_cmd(out, *opts), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(_cmd(mnist_root, out, *opts), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
     log = out / "train_log.csv"
-    deadline = time.time() + 600
-    while time.time() < deadline and not (log.exists() and len(_rows(log)) >= 3):
-        time.sleep(0.05)
+    wait_for(proc, lambda: log.exists() and len(_rows(log)) >= 3, "3 logged steps")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
@@ -131,9 +143,21 @@ def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tmp_path: Path) -> None:
     state = torch.load(out / "checkpoint.pth", weights_only=True)
     assert 3 <= state["step"] < 60 and not state["layer_done"]
     assert len(_rows(log)) == state["step"]  # one row per step, none lost
-    assert _run(out, *opts, "--resume").returncode == 0
+    resumed = _run(mnist_root, out, *opts, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
     assert torch.load(out / "checkpoint.pth", weights_only=True)["layer_done"]
     assert [int(r["step"]) for r in _rows(log)] == list(range(1, 61))
+
+
+def test_waiting_on_a_run_that_died_fails_at_once(tmp_path: Path) -> None:
+    """The polling helper reports the process's error instead of waiting 600 s."""
+    proc = subprocess.Popen(_cmd(tmp_path / "nowhere", tmp_path / "run"), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    start = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)exited with code 2.*MNIST"):
+        wait_for(proc, lambda: False, "a logged step", timeout=600)
+    assert time.monotonic() - start < 120
 
 
 def _digest(path: Path) -> str:
@@ -141,9 +165,9 @@ def _digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
     out = tmp_path_factory.mktemp("trained") / "run"
-    proc = _run(out, "--layers", "1", "--steps", "6", "--batch-size", "16")
+    proc = _run(mnist_root, out, "--layers", "1", "--steps", "6", "--batch-size", "16")
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -157,7 +181,7 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> No
 
 
 def test_bad_input_stops_with_one_line_and_keeps_checkpoints(
-    tmp_path: Path, trained: Path
+    tmp_path: Path, trained: Path, mnist_root: Path
 ) -> None:
     before = _digest(trained / "checkpoint.pth")
     cases = [
@@ -167,7 +191,9 @@ def test_bad_input_stops_with_one_line_and_keeps_checkpoints(
         ([], "--resume"),  # a new run would overwrite the checkpoint
     ]
     for extra, words in cases:
-        cmd = _cmd(trained, "--layers", "1", "--steps", "6", "--batch-size", "16")
+        cmd = _cmd(
+            mnist_root, trained, "--layers", "1", "--steps", "6", "--batch-size", "16"
+        )
         proc = subprocess.run(
             cmd + extra, capture_output=True, text=True, env=ENV, timeout=300
         )
@@ -205,12 +231,14 @@ def test_init_from_another_config_is_refused(tmp_path: Path, trained: Path) -> N
     _assert_one_line_error(proc, "config 'mnist'", "celeba64")
 
 
-def test_start_layer_adds_a_layer_on_top(tmp_path: Path, trained: Path) -> None:
+def test_start_layer_adds_a_layer_on_top(
+    tmp_path: Path, trained: Path, mnist_root: Path
+) -> None:
     # mnist-wide shares layer 1 with mnist: a wide layer 2 goes on the trained base,
     # validated on 1000 training images held out of training.
     out = tmp_path / "grown"
     proc = subprocess.run(
-        [*_cmd(out, "--layers", "2", "--start-layer", "2", "--init",
+        [*_cmd(mnist_root, out, "--layers", "2", "--start-layer", "2", "--init",
                str(trained / "model.pth"), "--steps", "6", "--batch-size", "16",
                "--holdout", "1000"), "--config", "mnist-wide"],
         capture_output=True, text=True, env=ENV, timeout=300,

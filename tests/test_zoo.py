@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import DATA_ROOT, ROOT
+from conftest import ROOT
 
 from compressai_hqa import HQA
 from compressai_hqa.zoo import PretrainedUnavailableError, hqa, layer_for_quality
@@ -86,15 +86,21 @@ def test_corrupted_weights_are_refused(tmp_path, monkeypatch) -> None:
         hqa(layer=5, pretrained=True)
 
 
-def test_shipped_weights_reproduce_the_card_on_the_first_1000_test_digits() -> None:
-    """Argmin decoding is deterministic: MSE to 1e-5, class error to 2 digits."""
+def test_shipped_weights_reproduce_the_card_on_the_first_1000_test_digits(
+    mnist_root,
+) -> None:
+    """Argmin decoding is deterministic: MSE to 1e-5, class error to 2 digits.
+
+    The shipped subset holds exactly these 1,000 digits.
+    """
     from compressai_hqa.eval_model.data import load_eval_images
     from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
     from compressai_hqa.metrics.classifier import load_classifier
 
     card = _card("mnist-test-first1000.json")
     assert card["num_images"] == 1000
-    images = load_eval_images(f"mnist:{DATA_ROOT}").subset(1000)
+    images = load_eval_images(f"mnist:{mnist_root}").subset(1000)
+    assert len(images) == 1000
     classifier = load_classifier()
     stack = hqa(pretrained=True)
     for layer, expected in card["layers"].items():
@@ -120,12 +126,14 @@ def test_compressai_finds_the_pretrained_models() -> None:
         assert model.num_layers == 6 - quality and not model.training
 
 
-def test_eval_model_pretrained_mode_quality_rises_with_rate(tmp_path) -> None:
+def test_eval_model_pretrained_mode_quality_rises_with_rate(
+    tmp_path, mnist_root
+) -> None:
     from compressai_hqa.eval_model.__main__ import main
 
     out = main(
         [
-            "pretrained", f"mnist:{DATA_ROOT}", "-a", "hqa-mnist", "-q", "1,2,3,4,5",
+            "pretrained", f"mnist:{mnist_root}", "-a", "hqa-mnist", "-q", "1,2,3,4,5",
             "--num-images", "200", "--classifier", "-d", str(tmp_path), "-o", "zoo.json",
         ]
     )  # fmt: skip
