@@ -75,7 +75,9 @@ def test_argmin_only_and_bad_modes(tmp_path: Path, mnist_root: Path) -> None:
     assert bad.returncode == 2 and "unknown --modes" in bad.stderr
 
 
-def test_code_usage_script_reports_every_layer(tmp_path: Path, mnist_root: Path) -> None:
+def test_code_usage_script_reports_every_layer(
+    tmp_path: Path, mnist_root: Path
+) -> None:
     torch.manual_seed(0)
     model = HQA(tiny_config(num_layers=2, codebook_size=16)).eval()
     weights = tmp_path / "tiny.pth"

@@ -121,6 +121,38 @@ def test_decoding_modes(stacks: dict[int, HQA]) -> None:
         model.decode(idx, "mean")
 
 
+def test_sampling_the_top_code_draws_from_its_posterior() -> None:
+    """Algorithm 3 in full: the top code is a draw from q(k | z_e)."""
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=2, codebook_size=4, codebook_dim=2)).eval()
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        z_e = model.encode(x)[:, :, :1, :1]  # one top position
+        # four codes around z_e at squared distances 0.1, 0.5, 1, 2: a spread q
+        directions = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+        radii = torch.tensor([0.1, 0.5, 1.0, 2.0]).sqrt().unsqueeze(1)
+        model.top.quantizer.codebook.copy_(z_e.flatten() + directions * radii)
+        q = model.top.quantizer.posterior(z_e).flatten().double()
+        generator = torch.Generator().manual_seed(0)
+        batch = x.expand(4000, 1, 32, 32)
+        draws = model.quantize(batch, "sample", generator)[:, 0, 0]
+        freq = torch.bincount(draws, minlength=4).double() / len(draws)
+        assert torch.allclose(freq, q, atol=0.03), (freq, q)
+        assert model.quantize(x)[0, 0, 0] == 0  # argmin: the nearest code
+        # reconstruct(sample_top=True) decodes a drawn top code with the same draws
+        top = model.reconstruct(
+            x, "sample", torch.Generator().manual_seed(3), sample_top=True
+        )
+        g = torch.Generator().manual_seed(3)
+        manual = model.decode(
+            model.quantize(x, "sample", g), "sample", g, size=(32, 32)
+        )
+        assert torch.equal(top, manual)
+        assert torch.equal(
+            model.reconstruct(x), model.decode(model.quantize(x), size=(32, 32))
+        )
+
+
 def test_greedy_training_leaves_lower_layers_untouched() -> None:
     torch.manual_seed(0)
     model = _trained_statistics(HQA(tiny_config(num_layers=3, dropout=0.3)))

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 
-
 @pytest.mark.parametrize("reset_rule", ["paper", "data"])
 def test_two_ranks_hold_identical_state(
     tmp_path: Path, mnist_root: Path, reset_rule: str

@@ -7,11 +7,19 @@ from pathlib import Path
 
 import torch
 
+from compressai_hqa import HQA
 from compressai_hqa.configs import MNIST
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics
 from compressai_hqa.training import TrainSettings, train
-from compressai_hqa.zoo.pretrained import PRETRAINED, shipped_weights_path
+from compressai_hqa.zoo.pretrained import pretrained_state_dict
+
+
+def _shipped_layer_1(path: Path) -> Path:
+    """The shipped stack's layer 1 as a 1-layer state dict (the ``--init``)."""
+    stack = HQA.from_state_dict(pretrained_state_dict("mnist"))
+    torch.save(stack.truncate(1).state_dict(), path)
+    return path
 
 
 def _codes_used_after_training_layer_2(rule: str, root: Path, output: Path) -> int:
@@ -23,7 +31,7 @@ def _codes_used_after_training_layer_2(rule: str, root: Path, output: Path) -> i
         output=output,
         layers=2,
         start_layer=2,
-        init=shipped_weights_path(PRETRAINED["mnist"][0]),
+        init=_shipped_layer_1(output.with_suffix(".init.pth")),
         steps=200,
         batch_size=64,
         holdout=1000,

@@ -272,14 +272,29 @@ class ProbabilisticQuantizer(nn.Module):
         self._replace(moved.expand_as(self.codebook))
 
     def _reset_at_batch_points(self, z_e: Tensor) -> bool:
-        """Re-seeds dead codes at batch points; False if no point was far enough."""
+        """Re-seeds dead codes at batch points (see :meth:`_seeds`).
+
+        Returns False, changing nothing, when the seeds would not raise the
+        number of codes the batch's points use: early in training the encoder's
+        outputs lie within a fraction of a unit of each other, so a code seeded
+        among them would take every point (a one-hot posterior carries no
+        information and passes no gradient), and the paper's move is better.
+        """
         dead = self.usage < self.reset_threshold * self.usage.max()
-        seeds, chosen = self._seeds(z_e, int(dead.sum()))
-        if chosen:
-            order = dead.long().cumsum(0) - 1  # the i-th dead code takes seed i
-            self.reset_mask.copy_(dead & (order < chosen))
-            self._replace(_broadcast(seeds[order.clamp(0, chosen - 1)]))
-        return chosen > 0
+        seeds, points = self._seeds(z_e, int(dead.sum()))
+        if not len(seeds):
+            return False
+        order = dead.long().cumsum(0) - 1  # the i-th dead code takes seed i
+        mask = dead & (order < len(seeds))
+        seeds = seeds[order.clamp(0, len(seeds) - 1)].to(self.codebook.dtype)
+        codebook = torch.where(mask.unsqueeze(1), seeds, self.codebook)
+        grows = _codes_in_use(points, codebook) > _codes_in_use(points, self.codebook)
+        # under torch.distributed, rank 0 decides and sends its seeds
+        if not _broadcast(torch.tensor(grows, device=mask.device)).item():
+            return False
+        self.reset_mask.copy_(_broadcast(mask.to(torch.uint8)).bool())
+        self._replace(_broadcast(codebook))
+        return True
 
     def _replace(self, codes: Tensor) -> None:
         """Sets the codes of :attr:`reset_mask` to the same rows of ``codes``."""
@@ -287,7 +302,7 @@ class ProbabilisticQuantizer(nn.Module):
         self.codebook.copy_(torch.where(mask, codes, self.codebook))
 
     @torch.compiler.disable
-    def _seeds(self, z_e: Tensor, count: int) -> tuple[Tensor, int]:
+    def _seeds(self, z_e: Tensor, count: int) -> tuple[Tensor, Tensor]:
         """Up to ``count`` batch points to re-seed dead codes at, k-means++ style.
 
         Seeds are drawn one at a time among the batch positions, each with
@@ -300,8 +315,7 @@ class ProbabilisticQuantizer(nn.Module):
         cost does not grow with the batch.
 
         Returns:
-            the seeds (``max(chosen, 1)``, D) and how many were chosen; under
-            ``torch.distributed``, rank 0's count.
+            the seeds (n <= count, D) and the candidate points (N, D).
         """
         flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.dim).float()
         flat = flat[:: max(1, flat.shape[0] // _RESET_CANDIDATES)]
@@ -314,11 +328,8 @@ class ProbabilisticQuantizer(nn.Module):
             seed = flat[torch.multinomial(weights, 1)]
             seeds.append(seed)
             d = torch.minimum(d, (flat - seed).square().sum(1))
-        chosen = torch.tensor(len(seeds), device=flat.device)
-        chosen = int(_broadcast(chosen))
-        if len(seeds) < max(chosen, 1):  # another rank chose more: pad, overwritten
-            seeds += [flat[:1]] * (max(chosen, 1) - len(seeds))
-        return torch.cat(seeds).to(self.codebook.dtype), chosen
+        empty = flat.new_zeros(0, self.dim)
+        return torch.cat(seeds) if seeds else empty, flat
 
     def _check(self, z_e: Tensor) -> None:
         if z_e.dim() != 4 or z_e.shape[1] != self.dim:
@@ -332,6 +343,11 @@ class ProbabilisticQuantizer(nn.Module):
             f"num_codes={self.num_codes}, dim={self.dim}, "
             f"reset_rule={self.reset_rule!r}"
         )
+
+
+def _codes_in_use(points: Tensor, codebook: Tensor) -> int:
+    """How many codes of ``codebook`` (K, D) are the nearest of some ``points``."""
+    return torch.cdist(points, codebook.float()).argmin(1).unique().numel()
 
 
 def _broadcast(tensor: Tensor) -> Tensor:
