@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Evaluates the four ablation stacks of train.sh on the 5,000 held-out training
+# digits (never the test set) and writes README-ready tables:
+#
+#   bash zoo/results/ablation/evaluate.sh ../shared/data ~/runs/ablation
+#
+# Per arm: every layer with argmin, sampled and top-sampled decoding (one seed),
+# codes used, code entropy, posterior entropy and decode spread; rFID at layer 5
+# (8 bits) with stochastic decoding on the first 1,000 held-out digits.
+set -euo pipefail
+data=${1:?usage: evaluate.sh DATA_ROOT RUNS_DIR}
+runs=${2:?usage: evaluate.sh DATA_ROOT RUNS_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+for arm in paper-original paper-position data-original data-position; do
+    python "$root/examples/evaluate_zoo.py" --data-root "$data" --split holdout \
+        --weights "$runs/$arm/model.pth" --modes argmin,sample,sample-top \
+        --seeds 1 --rfid-n 0 --output "$here/$arm.json"
+    python "$root/examples/evaluate_zoo.py" --data-root "$data" --split holdout \
+        --weights "$runs/$arm/model.pth" --layers 5 --modes sample --seeds 1 \
+        --rfid-n 1000 --spread-n 0 --output "$here/$arm-rfid.json"
+done
+python "$root/examples/ablation_table.py" "$here" > "$here/table.md"
