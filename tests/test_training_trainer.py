@@ -254,3 +254,41 @@ def test_start_layer_adds_a_layer_on_top(
     )
     metrics = _rows(out / "layer_metrics.csv")
     assert [(m["layer"], m["eval_images"]) for m in metrics] == [("2", "500")]
+
+
+def test_training_step_clears_the_moments_of_every_reset_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conftest import tiny_config
+
+    from compressai_hqa.layers import ProbabilisticQuantizer
+    from compressai_hqa.training.trainer import training_step
+
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=1, codebook_size=8)).train()
+    optimizer = torch.optim.RAdam(model.top.parameters(), lr=1e-3)
+    x = torch.rand(4, 1, 32, 32)
+    for _ in range(3):  # moments of every code fill up
+        training_step(model, model.top, optimizer, x, grad_clip=1.0)
+    state = optimizer.state[model.top.quantizer.codebook]
+    assert (state["exp_avg_sq"] > 0).all()
+    before = {k: state[k].clone() for k in ("exp_avg", "exp_avg_sq")}
+    reset = torch.zeros(8, dtype=torch.bool)
+    reset[[1, 5]] = True
+
+    def end_window(self: ProbabilisticQuantizer, z_e: torch.Tensor) -> None:
+        self.reset_mask.copy_(reset)  # codes 1 and 5 "were reset" this step
+
+    monkeypatch.setattr(ProbabilisticQuantizer, "_end_window", end_window)
+    training_step(model, model.top, optimizer, x, grad_clip=1.0)
+    grad = model.top.quantizer.codebook.grad  # the (clipped) gradient just applied
+    beta1, beta2 = optimizer.param_groups[0]["betas"]
+    # reset codes: the moments restart from this step's gradient alone
+    assert torch.allclose(state["exp_avg"][reset], (1 - beta1) * grad[reset])
+    assert torch.allclose(state["exp_avg_sq"][reset], (1 - beta2) * grad[reset] ** 2)
+    # the other codes keep their history
+    kept = ~reset
+    assert torch.allclose(
+        state["exp_avg"][kept],
+        beta1 * before["exp_avg"][kept] + (1 - beta1) * grad[kept],
+    )
