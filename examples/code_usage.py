@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from compressai_hqa import zoo
+from compressai_hqa.codec import count_codes
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.models import HQA
 
@@ -29,10 +30,7 @@ from compressai_hqa.models import HQA
 def code_usage(model: HQA, images: torch.Tensor, batch_size: int = 1000) -> dict:
     """Codes used and their entropy at the top layer of ``model`` over ``images``."""
     k = model.top.quantizer.num_codes
-    counts = torch.zeros(k, dtype=torch.long)
-    for i in range(0, len(images), batch_size):
-        codes = model.quantize(images[i : i + batch_size])
-        counts += torch.bincount(codes.flatten().cpu(), minlength=k)
+    counts = count_codes(model, images, batch_size)
     p = counts[counts > 0].double() / counts.sum()
     return {
         "codebook_size": k,
@@ -48,7 +46,11 @@ def main() -> None:
     p.add_argument(
         "--weights", default=None, help="state dict to inspect (default: shipped)"
     )
-    p.add_argument("--config", default="mnist", help="zoo config (default: mnist)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="zoo config (default: that of --weights, else mnist)",
+    )
     p.add_argument(
         "--split", choices=("test", "train"), default="test", help="(default: test)"
     )

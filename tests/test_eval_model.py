@@ -240,3 +240,39 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(fid.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(SystemExit, match=r"rFID needs .*compressai_hqa\[fid\]"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt), "--rfid")
+
+
+def test_unreadable_images_checkpoints_and_mismatched_configs(tmp_path: Path) -> None:
+    def one_line(*args: str) -> str:
+        with pytest.raises(SystemExit) as err:
+            _eval(*args)
+        message = str(err.value)
+        assert message.startswith("error: ") and "\n" not in message, message
+        return message
+
+    ckpt = _tiny_checkpoint(tmp_path / "three.pth", in_channels=3)
+    folder = _rgb_folder(tmp_path / "rgb", count=1, size=32)
+    (folder / "fake.png").write_bytes(b"this is not a PNG")
+    assert "fake.png" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "fake.png").unlink()
+    data = (folder / "img0.png").read_bytes()
+    (folder / "img0.png").write_bytes(data[: len(data) // 2])  # truncated
+    assert "img0.png" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "img0.png").write_bytes(data)
+
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(ckpt.read_bytes()[:700])
+    assert "cannot read checkpoint" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(truncated)
+    )
+    torch.save(
+        {"state_dict": HQA("mnist", num_layers=1).state_dict()}, tmp_path / "m.pth"
+    )
+    assert "does not match" in one_line(
+        "checkpoint", f"mnist:{DATA_ROOT}", "-a", "hqa-celeba64", "-p",
+        str(tmp_path / "m.pth"), "--num-images", "2",
+    )  # fmt: skip

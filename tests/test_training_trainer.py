@@ -122,8 +122,13 @@ def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     log = out / "train_log.csv"
     deadline = time.time() + 600
-    while time.time() < deadline and not (log.exists() and len(_rows(log)) >= 3):
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(_rows(log)) >= 3:
+            break
         time.sleep(0.05)
+    if proc.poll() is not None:  # died (or finished) before it could be interrupted
+        pytest.fail(f"the run ended first (status {proc.returncode}): "
+                    f"{proc.communicate()[1][-2000:]}")  # fmt: skip
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
