@@ -24,8 +24,8 @@ __all__ = [
 PRETRAINED: dict[str, tuple[str, str]] = {
     # paper Table 10 widths; trained as zoo/README.md says
     "mnist": (
-        "hqa-mnist-1ee05728.pth",
-        "1ee05728a52378585576bb8079c0aa8550ea34e537ec19113bb0b4fd0a267698",
+        "hqa-mnist-1f410e3c.pth",
+        "1f410e3c398c80cfe1e67b78aa17861e5a8d84f72909ffc5722e549cddaab299",
     ),
 }
 
