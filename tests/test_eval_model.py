@@ -263,6 +263,14 @@ def test_unreadable_images_checkpoints_and_mismatched_configs(tmp_path: Path) ->
         "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
     )
     (folder / "img0.png").write_bytes(data)
+    with Image.open(folder / "img0.png") as img:
+        img.save(folder / "img1.jpg", quality=90)
+    jpeg = (folder / "img1.jpg").read_bytes()
+    (folder / "img1.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # truncated JPEG
+    assert "img1.jpg" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "img1.jpg").unlink()
 
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(ckpt.read_bytes()[:700])

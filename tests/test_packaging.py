@@ -55,7 +55,9 @@ def test_offline_install_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     # The dependencies (torch, compressai, ...) come from this environment, after the
     # fresh one's own site-packages: nothing is downloaded.
     Path(purelib, "_dependencies.pth").write_text("\n".join(site.getsitepackages()))
-    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # without PYTHONPATH, which could point the fresh environment at the source tree
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    offline = {**environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation",
          str(source)],
