@@ -42,6 +42,9 @@ setup(
         "pillow",
         "tqdm",
     ],
+    entry_points={
+        "console_scripts": ["compressai-hqa = compressai_hqa.codec.cli:main"],
+    },
     extras_require={
         "test": TEST_REQUIRES + FID_REQUIRES + ["matplotlib"],
         "fid": FID_REQUIRES,

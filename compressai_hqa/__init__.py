@@ -4,11 +4,13 @@ Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
 "Hierarchical Quantized Autoencoders", NeurIPS 2020.
 
 Importing the package registers the HQA models with CompressAI
-(:func:`compressai_hqa.register`).
+(:func:`compressai_hqa.register`). Bad bitstreams and ``.hqa`` files raise
+:class:`CorruptStreamError` (a ``ValueError``).
 """
 
 from . import configs, entropy_models, layers, models, zoo
 from .configs import CELEBA64, MNIST, HQAConfig, LayerConfig
+from .errors import CorruptStreamError
 from .models import HQA
 from .registration import register
 from .version import __version__
@@ -17,6 +19,7 @@ __all__ = [
     "CELEBA64",
     "HQA",
     "MNIST",
+    "CorruptStreamError",
     "HQAConfig",
     "LayerConfig",
     "__version__",

@@ -37,6 +37,7 @@ __all__ = [
     "load_face_folder",
     "load_mnist",
     "read_image",
+    "resize_images",
     "sample_digits",
 ]
 
@@ -98,15 +99,7 @@ def load_mnist(root: str | Path, train: bool = True, size: int = 32) -> TensorIm
 
     dataset = MNIST(str(_mnist_root(Path(root))), train=train, download=False)
     images = dataset.data.unsqueeze(1).float().div_(255.0)
-    if size != images.shape[-1]:
-        images = F.interpolate(
-            images,
-            size=(size, size),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        ).clamp_(0.0, 1.0)
-    return TensorImages(images.contiguous(), dataset.targets.clone())
+    return TensorImages(resize_images(images, size), dataset.targets.clone())
 
 
 def sample_digits(size: int = 32) -> TensorImages:
@@ -122,10 +115,14 @@ def sample_digits(size: int = 32) -> TensorImages:
         with np.load(p, allow_pickle=False) as data:
             images = torch.from_numpy(data["images"]).unsqueeze(1).float().div_(255.0)
             labels = torch.from_numpy(data["labels"]).long()
-    return TensorImages(_resize(images, size), labels)
+    return TensorImages(resize_images(images, size), labels)
 
 
-def _resize(images: Tensor, size: int) -> Tensor:
+def resize_images(images: Tensor, size: int) -> Tensor:
+    """Square images (N, C, s, s) resized to ``size`` as MNIST is (28 -> 32).
+
+    Bilinear with antialiasing, clamped to [0, 1]; unchanged if already ``size``.
+    """
     if size == images.shape[-1]:
         return images.contiguous()
     return (

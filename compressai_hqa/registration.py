@@ -5,44 +5,26 @@ dicts (``compressai.zoo.image_models``, ``compressai.zoo.models``,
 ``compressai.zoo.image.model_architectures``, ``compressai.registry.MODELS``).
 :func:`register` adds HQA to each of them; it runs when ``compressai_hqa`` is
 imported and is idempotent.
+
+As with CompressAI's own ``register_model``, ``MODELS`` and
+``model_architectures`` hold classes: :class:`~compressai_hqa.HQA` for ``hqa``
+(any config) and the config-bound :class:`~compressai_hqa.models.MnistHQA` and
+:class:`~compressai_hqa.models.CelebA64HQA`, whose ``from_state_dict`` refuses
+weights of another architecture.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
-from compressai_hqa.models import HQA
-from compressai_hqa.zoo import hqa_celeba64, hqa_mnist
+from compressai_hqa.models.named import NAMED_MODELS
+from compressai_hqa.zoo import hqa_any, hqa_celeba64, hqa_mnist
 
 __all__ = ["ZOO_MODELS", "register"]
 
-
-def _hqa_architecture_only(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> HQA:
-    """``-a hqa``: the generic architecture, for CompressAI's checkpoint mode."""
-    raise ValueError(
-        "'hqa' names the generic HQA architecture (use it with 'checkpoint' mode); "
-        "for pretrained or fresh models use 'hqa-mnist' or 'hqa-celeba64'"
-    )
-
-
 #: CompressAI zoo name -> zoo function (CompressAI's signature).
 ZOO_MODELS = {
-    "hqa": _hqa_architecture_only,
+    "hqa": hqa_any,
     "hqa-mnist": hqa_mnist,
     "hqa-celeba64": hqa_celeba64,
-}
-
-_REGISTRY_MODELS = {
-    "hqa": HQA,
-    "hqa-mnist": partial(HQA, "mnist"),
-    "hqa-celeba64": partial(HQA, "celeba64"),
 }
 
 
@@ -56,5 +38,5 @@ def register() -> None:
     for name, fn in ZOO_MODELS.items():
         compressai.zoo.image_models[name] = fn
         compressai.zoo.models[name] = fn
-        compressai.zoo.image.model_architectures[name] = HQA
-    MODELS.update(_REGISTRY_MODELS)
+        compressai.zoo.image.model_architectures[name] = NAMED_MODELS[name]
+    MODELS.update(NAMED_MODELS)

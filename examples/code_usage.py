@@ -30,7 +30,11 @@ def main() -> None:
     p.add_argument(
         "--weights", default=None, help="state dict to inspect (default: shipped)"
     )
-    p.add_argument("--config", default="mnist", help="zoo config (default: mnist)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="zoo config (default: that of --weights, else mnist)",
+    )
     p.add_argument(
         "--split", choices=("test", "train"), default="test", help="(default: test)"
     )

@@ -191,7 +191,11 @@ def main() -> None:
     p.add_argument(
         "--weights", default=None, help="state dict to evaluate (default: shipped)"
     )
-    p.add_argument("--config", default="mnist", help="zoo config (default: mnist)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="zoo config (default: that of --weights, else mnist)",
+    )
     p.add_argument("--layers", default=None, help="e.g. 1,5 (default: all)")
     p.add_argument(
         "--split",

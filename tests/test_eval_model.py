@@ -255,3 +255,49 @@ def test_bad_requests_are_one_line_errors(
     monkeypatch.setattr(fid.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(SystemExit, match=r"rFID needs .*compressai_hqa\[fid\]"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt), "--rfid")
+
+
+def test_unreadable_images_checkpoints_and_mismatched_configs(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    def one_line(*args: str) -> str:
+        with pytest.raises(SystemExit) as err:
+            _eval(*args)
+        message = str(err.value)
+        assert message.startswith("error: ") and "\n" not in message, message
+        return message
+
+    ckpt = _tiny_checkpoint(tmp_path / "three.pth", in_channels=3)
+    folder = _rgb_folder(tmp_path / "rgb", count=1, size=32)
+    (folder / "fake.png").write_bytes(b"this is not a PNG")
+    assert "fake.png" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "fake.png").unlink()
+    data = (folder / "img0.png").read_bytes()
+    (folder / "img0.png").write_bytes(data[: len(data) // 2])  # truncated
+    assert "img0.png" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "img0.png").write_bytes(data)
+    with Image.open(folder / "img0.png") as img:
+        img.save(folder / "img1.jpg", quality=90)
+    jpeg = (folder / "img1.jpg").read_bytes()
+    (folder / "img1.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # truncated JPEG
+    assert "img1.jpg" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt)
+    )
+    (folder / "img1.jpg").unlink()
+
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(ckpt.read_bytes()[:700])
+    assert "cannot read checkpoint" in one_line(
+        "checkpoint", str(folder), "-a", "hqa", "-p", str(truncated)
+    )
+    torch.save(
+        {"state_dict": HQA("mnist", num_layers=1).state_dict()}, tmp_path / "m.pth"
+    )
+    assert "does not match" in one_line(
+        "checkpoint", f"mnist:{mnist_root}", "-a", "hqa-celeba64", "-p",
+        str(tmp_path / "m.pth"), "--num-images", "2",
+    )  # fmt: skip

@@ -90,3 +90,24 @@ def test_code_usage_script_reports_every_layer(
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(out.read_text())
     assert usage["num_images"] == TEST_COUNT and set(usage["layers"]) == {"1", "2"}
+
+
+def test_estimate_prior_stores_a_prior_that_saves_bits(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.pth"
+    torch.save(HQA(tiny_config(num_layers=2, codebook_size=16)).state_dict(), weights)
+    out, rates = tmp_path / "with-prior.pth", tmp_path / "rates.json"
+    proc = _run(mnist_root, "--weights", str(weights), "--output", str(out),
+                "--json", str(rates),
+                "--num-images", "300", script="estimate_prior.py")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = HQA.from_state_dict(torch.load(out, weights_only=True))
+    assert sorted(model.code_priors) == [1, 2]
+    result = json.loads(rates.read_text())
+    assert result["num_images"] == 300
+    for layer in ("1", "2"):
+        row = result["layers"][layer]
+        assert row["uniform"]["payload_bits_per_digit"] == {"1": 1024, "2": 256}[layer]
+        assert row["saved"] >= 0  # a random stack uses its codes unevenly

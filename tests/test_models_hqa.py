@@ -11,8 +11,9 @@ import torch
 
 from conftest import tiny_config
 
-from compressai_hqa import HQA
+from compressai_hqa import HQA, CorruptStreamError
 from compressai_hqa.configs import MNIST
+from compressai_hqa.entropy_models import quantize_frequencies
 
 
 def smooth_images(batch: int, channels: int, size: int) -> torch.Tensor:
@@ -215,6 +216,10 @@ def test_state_dict_round_trips_with_weights_only(stacks: dict[int, HQA]) -> Non
         assert torch.equal(rebuilt(x)["x_hat"], model(x)["x_hat"])
     truncated = HQA.from_state_dict(model.truncate(2).state_dict())
     assert truncated.num_layers == 2
+    cut = HQA.from_state_dict(state, num_layers=2)  # fewer layers than stored
+    assert cut.num_layers == 2
+    with torch.no_grad():
+        assert torch.equal(cut.eval()(x)["x_hat"], model.truncate(2)(x)["x_hat"])
     grown = HQA.from_state_dict(model.truncate(2).state_dict(), num_layers=3)
     assert grown.num_layers == 3
     assert torch.equal(
@@ -234,6 +239,11 @@ def test_truncate_shares_modules_and_crops(stacks: dict[int, HQA]) -> None:
     assert low.layers[0] is model.layers[0] and low.downsampling == 2
     assert low.entropy_coder.num_symbols == 16
     assert not low.training and model.train().truncate(2).training
+    # truncating a stack in training mode leaves the shared layers' modes alone
+    assert [m.training for m in model.layers] == [False, False, True]
+    model.truncate(1)
+    model.truncate(3)
+    assert [m.training for m in model.layers] == [False, False, True]
     model.eval()
     with pytest.raises(ValueError, match="num_layers"):
         model.truncate(4)
@@ -265,3 +275,70 @@ def test_bad_inputs_are_refused(stacks: dict[int, HQA]) -> None:
         model.decompress([[b""], [b""]], (32, 32))
     with pytest.raises(ValueError, match="num_layers"):
         HQA(MNIST, num_layers=6)
+
+
+def test_compress_rejects_what_it_cannot_code(stacks: dict[int, HQA]) -> None:
+    model = stacks[1]
+    for bad, words in [
+        (torch.rand(0, 1, 32, 32), "empty"),
+        (torch.rand(1, 1, 0, 32), "empty"),
+        (torch.full((1, 1, 8, 8), float("nan")), "NaN"),
+        (torch.full((2, 1, 8, 8), float("inf")), "NaN or infinite"),
+        (torch.rand(1, 1, 32), "expects images"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            model.compress(bad)
+    with pytest.raises(TypeError, match="floating point"):
+        model.compress(torch.zeros(1, 1, 8, 8, dtype=torch.int64))
+    x = torch.rand(2, 1, 9, 7, dtype=torch.float64)  # converted to the model's dtype
+    with torch.no_grad():
+        out = model.compress(x)
+        assert out["strings"] == model.compress(x.float())["strings"]
+
+
+def test_decompress_validates_streams_and_shapes(stacks: dict[int, HQA]) -> None:
+    model = stacks[1].truncate(2)
+    with torch.no_grad():
+        out = model.compress(torch.rand(1, 1, 16, 16))
+    (stream,) = out["strings"][0]
+    assert len(stream) == model.entropy_coder.stream_length(16)
+    for strings, shape in [
+        ([[stream]], (32, 32)),  # inflated shape: 64 codes from a 16-code stream
+        ([[stream + bytes(4)]], (16, 16)),  # trailing bytes
+        ([[stream[:-4]]], (16, 16)),
+        ([[bytes(len(stream))]], (16, 16)),  # zeros of the right length
+        ([[stream]], (-16, 16)),  # a negative shape
+        ([[stream]], (16,)),
+        ([[stream]], ("16", 16)),
+        ([[stream]], (2**15, 2**15)),  # 2^30 pixels
+        ([[]], (16, 16)),  # no image
+        ([stream], (16, 16)),
+        ("strings", (16, 16)),
+    ]:
+        with pytest.raises(CorruptStreamError):
+            model.decompress(strings, shape)
+    with torch.no_grad():
+        assert model.decompress([[stream]], (16, 16))["x_hat"].shape == (1, 1, 16, 16)
+
+
+def test_learned_priors_travel_in_the_state_dict(stacks: dict[int, HQA]) -> None:
+    model = copy.deepcopy(stacks[1])
+    freqs = quantize_frequencies(range(16))
+    model.set_code_prior(2, freqs)
+    assert model.truncate(2).coder("learned").frequencies == freqs
+    with pytest.raises(ValueError, match="no learned prior for layer 3"):
+        model.coder("learned")
+    with pytest.raises(ValueError, match="prior must be"):
+        model.coder("laplace")
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert HQA.from_state_dict(state).code_priors == {2: freqs}
+    assert HQA.from_state_dict(state, num_layers=1).code_priors == {}
+    with pytest.raises(ValueError, match="16 codes"):
+        model.set_code_prior(1, quantize_frequencies(range(8)))
+    model.set_code_prior(2, None)
+    assert model.code_priors == {}
+    # tensors untouched: old checkpoints without priors load as before
+    assert "code_priors" not in model.state_dict()["_extra_state"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from PIL import Image
 
 CHECK = """
 import socket
@@ -75,3 +76,23 @@ def test_offline_install_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     assert int(stream_bits) == card["layers"]["5"]["argmin"]["stream_bits"] == 64
     assert int(ideal_bits) == card["layers"]["5"]["bits"] == 8
     assert shape.strip() == "(1, 1, 32, 32)"
+
+    # the console script (setup.py's entry point): one digit in one byte
+    from compressai_hqa.datasets import sample_digits
+
+    digit = (sample_digits().images[0, 0] * 255).round().byte().numpy()
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    script = env_dir / "bin" / "compressai-hqa"
+
+    def codec(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(script), *args], capture_output=True, text=True, cwd=tmp_path,
+            env={**offline, "PYTHONWARNINGS": "ignore"}, timeout=300,
+        )  # fmt: skip
+
+    assert codec("compress", "digit.png", "-o", "d.hqa").returncode == 0
+    info = json.loads(codec("info", "d.hqa", "--json").stdout)
+    assert info["payload_bytes"] == 1 and info["model"] == "hqa-mnist"
+    assert codec("decompress", "d.hqa", "-o", "out").returncode == 0
+    assert (tmp_path / "out" / "00000.png").is_file()
+    assert codec("compress", "digit.png", "-o", "d.hqa").returncode == 1  # exists

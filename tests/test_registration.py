@@ -14,6 +14,7 @@ from compressai.registry import MODELS
 import compressai_hqa
 
 from compressai_hqa import HQA
+from compressai_hqa.models import MnistHQA
 
 
 def test_import_registers_everywhere_and_is_idempotent() -> None:
@@ -23,11 +24,25 @@ def test_import_registers_everywhere_and_is_idempotent() -> None:
         for name in names:
             assert name in compressai.zoo.image_models
             assert name in compressai.zoo.models
-            assert compressai.zoo.image.model_architectures[name] is HQA
-            assert name in MODELS
+            cls = compressai.zoo.image.model_architectures[name]
+            assert isinstance(cls, type) and issubclass(cls, HQA)
+            assert MODELS[name] is cls  # classes, as CompressAI's register_model
+    assert MODELS["hqa"] is HQA and MODELS["hqa-mnist"] is MnistHQA
     assert isinstance(MODELS["hqa-mnist"](), HQA)
     assert MODELS["hqa-celeba64"]().config.name == "celeba64"
     assert MODELS["hqa"]("mnist", num_layers=2).num_layers == 2
+    assert MODELS["hqa-mnist"](num_layers=2).num_layers == 2
+    with pytest.raises(ValueError, match="does not match"):
+        MODELS["hqa-celeba64"]("mnist")
+
+
+def test_named_architectures_refuse_weights_of_another_config() -> None:
+    state = HQA("mnist", num_layers=2).state_dict()
+    arch = compressai.zoo.image.model_architectures
+    assert arch["hqa-mnist"].from_state_dict(state).num_layers == 2
+    assert arch["hqa"].from_state_dict(state).config.name == "mnist"
+    with pytest.raises(ValueError, match=r"'mnist'.*'celeba64'"):
+        arch["hqa-celeba64"].from_state_dict(state)
 
 
 def test_registration_on_plain_import_in_a_fresh_interpreter() -> None:
@@ -48,5 +63,6 @@ def test_zoo_functions_have_compressai_signature() -> None:
     assert fn(quality=5).num_layers == 1
     with pytest.raises(ValueError, match="mse"):
         fn(quality=1, metric="ms-ssim")
-    with pytest.raises(ValueError, match="checkpoint"):
-        compressai.zoo.image_models["hqa"](quality=1, pretrained=True)
+    generic = compressai.zoo.image_models["hqa"]
+    assert generic(pretrained=False).num_layers == 5  # no quality: every layer
+    assert generic(quality=2, pretrained=False, config="celeba64").num_layers == 6

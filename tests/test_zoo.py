@@ -44,6 +44,23 @@ def test_weights_from_a_path(tmp_path) -> None:
         hqa(weights=str(tmp_path / "missing.pth"))
 
 
+def test_weights_of_another_config_are_an_error(tmp_path) -> None:
+    path = tmp_path / "mnist.pth"
+    torch.save(HQA("mnist", num_layers=2).state_dict(), path)
+    assert hqa(weights=str(path)).config.name == "mnist"  # config from the weights
+    assert hqa(weights=str(path), config="mnist").num_layers == 2
+    with pytest.raises(ValueError, match=r"'mnist'.*does not match.*'celeba64'"):
+        hqa(weights=str(path), config="celeba64")
+    with pytest.raises(ValueError, match="does not match"):
+        hqa(weights=str(path), config="mnist-wide")  # same channels, other widths
+    with pytest.raises(ValueError, match="layer"):
+        hqa(layer=3, weights=str(path))
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        hqa(weights=str(truncated))
+
+
 def test_unavailable_pretrained_weights_raise_a_clear_error(monkeypatch) -> None:
     from compressai_hqa.zoo import pretrained
 

@@ -1,65 +1,46 @@
 """Uniform categorical entropy model on CompressAI's rANS coder.
 
 HQA transmits only the top layer's code indices under a uniform prior, so each
-code costs log2 K bits. This module turns index tensors into real bitstreams with
-``compressai.ans`` (16-bit CDF with K+2 entries: K symbols and CompressAI's escape
-slot) and back.
-
-CompressAI's ``RansEncoder`` sizes its output buffer by the number of symbols and
-overruns it (heap corruption, "double free") when fewer than about two 32-bit
-words of symbols are coded, e.g. the single 8-bit code of a 1x1 latent. Every
-stream therefore ends with ``GUARD_SYMBOLS`` symbols from a CDF that gives them
-probability 65535/65536 (3e-5 bits each), which pads the buffer at no real cost.
+code costs log2 K bits. With K a power of two every code gets the 16-bit
+frequency 2^16 / K exactly, so the rANS stream of ``n`` codes has a length fixed
+by ``n`` (:meth:`~CategoricalCoder.stream_length`): ``n log2 K`` bits rounded
+up to 32-bit words, plus CompressAI's 8-byte state flush, less the 31 bits the
+initial state holds. Decoding checks that length before the native decoder runs.
+See :mod:`compressai_hqa.entropy_models.categorical` for the escape slot and the
+guard symbols.
 """
 
 from __future__ import annotations
 
 import math
 
-from collections.abc import Sequence
-from functools import cache
-from itertools import pairwise
-
 import torch
 
-from compressai import ans
-from compressai._CXX import pmf_to_quantized_cdf
 from torch import Tensor
+
+from compressai_hqa.entropy_models.categorical import (
+    GUARD_SYMBOLS,
+    MAX_SYMBOLS,
+    PRECISION,
+    CategoricalCoder,
+)
 
 __all__ = ["GUARD_SYMBOLS", "PRECISION", "UniformCategoricalCoder"]
 
-PRECISION = 16
-GUARD_SYMBOLS = 2
-_GUARD_CDF = [0, (1 << PRECISION) - 1, 1 << PRECISION]
 
-
-@cache
-def _uniform_cdf(num_symbols: int) -> tuple[int, ...]:
-    cdf = pmf_to_quantized_cdf([1.0 / num_symbols] * num_symbols + [0.0], PRECISION)
-    if (
-        len(cdf) != num_symbols + 2
-        or cdf[0] != 0
-        or cdf[-1] != 1 << PRECISION
-        or any(b <= a for a, b in pairwise(cdf))
-    ):  # a malformed CDF silently corrupts rANS streams
-        raise RuntimeError(f"invalid quantised CDF for {num_symbols} symbols")
-    return tuple(cdf)
-
-
-class UniformCategoricalCoder:
+class UniformCategoricalCoder(CategoricalCoder):
     """Codes integers in [0, K) with probability 1/K each.
 
     Args:
-        num_symbols: alphabet size K (2 <= K <= 32768).
+        num_symbols: alphabet size K (2 <= K <= 32768); a power of two gives
+            exact rates and stream lengths.
     """
 
     def __init__(self, num_symbols: int) -> None:
-        if not 2 <= num_symbols <= 1 << (PRECISION - 1):
+        if not 2 <= num_symbols <= MAX_SYMBOLS:
             raise ValueError(f"num_symbols must be in [2, 32768], got {num_symbols}")
-        self.num_symbols = num_symbols
-        self._cdfs = [list(_uniform_cdf(num_symbols)), _GUARD_CDF]
-        self._sizes = [len(c) for c in self._cdfs]
-        self._offsets = [0, 0]
+        base, extra = divmod(1 << PRECISION, num_symbols)
+        super().__init__([base + (i < extra) for i in range(num_symbols)])
 
     @property
     def bits_per_symbol(self) -> float:
@@ -74,42 +55,3 @@ class UniformCategoricalCoder:
             dtype=torch.float32,
             device=symbols.device,
         )
-
-    def compress(self, symbols: Tensor) -> list[bytes]:
-        """One rANS bitstream per batch item of ``symbols`` (B, ...)."""
-        flat = symbols.detach().reshape(symbols.shape[0], -1).to("cpu", torch.int64)
-        if flat.numel() and (flat.min() < 0 or flat.max() >= self.num_symbols):
-            raise ValueError(f"symbols must be in [0, {self.num_symbols})")
-        n = flat.shape[1]
-        indexes = [0] * n + [1] * GUARD_SYMBOLS
-        encoder = ans.RansEncoder()
-        return [
-            encoder.encode_with_indexes(
-                row + [0] * GUARD_SYMBOLS,
-                indexes,
-                self._cdfs,
-                self._sizes,
-                self._offsets,
-            )
-            for row in flat.tolist()
-        ]
-
-    def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """Inverse of :meth:`compress`: a (len(strings), *shape) int64 tensor."""
-        n = math.prod(shape)
-        indexes = [0] * n + [1] * GUARD_SYMBOLS
-        decoder = ans.RansDecoder()
-        rows = []
-        for s in strings:
-            if not isinstance(s, (bytes, bytearray)) or len(s) < 8 or len(s) % 4:
-                raise ValueError(
-                    "not an HQA rANS bitstream (length must be 8 + 4k bytes)"
-                )
-            row = decoder.decode_with_indexes(
-                bytes(s), indexes, self._cdfs, self._sizes, self._offsets
-            )
-            rows.append(row[:n])
-        out = torch.tensor(rows, dtype=torch.int64).reshape(len(rows), *shape)
-        if out.numel() and (out.min() < 0 or out.max() >= self.num_symbols):
-            raise ValueError("corrupt bitstream: decoded an escape symbol")
-        return out

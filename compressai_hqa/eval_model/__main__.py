@@ -151,10 +151,11 @@ def load_checkpoint(arch: str, no_update: bool, checkpoint_path: str) -> nn.Modu
     """A model of architecture ``arch`` from a checkpoint (CompressAI's keys)."""
     from compressai.zoo.image import model_architectures
 
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    from compressai_hqa.zoo.pretrained import read_checkpoint
+
+    checkpoint = read_checkpoint(checkpoint_path)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{checkpoint_path} does not hold a state dict")
     state_dict = checkpoint
     for key in ("network", "state_dict", "model_state_dict"):
         if key in checkpoint:

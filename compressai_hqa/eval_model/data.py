@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -25,6 +26,7 @@ __all__ = [
     "COLOR_MODES",
     "EvalImages",
     "load_eval_images",
+    "load_image",
 ]
 
 #: Conversions one may ask for: PIL's ``L`` (ITU-R 601-2 luma) or ``RGB``.
@@ -132,7 +134,7 @@ def load_eval_images(spec: str, color_mode: str | None = None) -> EvalImages:
     tensors = []
     channels: dict[int, Path] = {}
     for path in files:
-        img = _read(path, color_mode)
+        img = load_image(path, color_mode)
         channels.setdefault(img.shape[0], path)
         tensors.append(img)
     if len(channels) > 1:
@@ -147,17 +149,43 @@ def load_eval_images(spec: str, color_mode: str | None = None) -> EvalImages:
     return EvalImages(str(root), images, ids)
 
 
-def _read(path: Path, color_mode: str | None) -> Tensor:
+def load_image(
+    source: str | Path | BinaryIO,
+    color_mode: str | None = None,
+    max_pixels: int | None = None,
+) -> Tensor:
+    """One image as a (C, H, W) float tensor in [0, 1], with its own channels.
+
+    Args:
+        source: a path or a binary file object.
+        color_mode: convert to PIL mode ``"L"`` or ``"RGB"``; by default
+            grayscale (``L``, ``1``, ``LA``) reads as 1 channel and colour
+            (``RGB``, ``P``, ``RGBA``) as 3 (alpha dropped).
+        max_pixels: refuse larger images before decoding them.
+
+    Raises:
+        ValueError: the file is not a readable image (not an image, truncated,
+            unsupported mode, too large), in one line naming the source.
+    """
     from torchvision.transforms.functional import pil_to_tensor
 
-    with Image.open(path) as img:
-        if color_mode is None:
-            if img.mode not in _NATIVE_MODES:
-                raise ValueError(
-                    f"{path}: unsupported image mode {img.mode!r}; pass "
-                    "--color-mode L or RGB to convert it"
-                )
-            mode = _NATIVE_MODES[img.mode]
-        else:
-            mode = color_mode
-        return pil_to_tensor(img.convert(mode)).float().div_(255.0)
+    name = getattr(source, "name", source)
+    try:
+        with Image.open(source) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ValueError(f"{width}x{height} pixels is more than {max_pixels}")
+            if color_mode is None:
+                if img.mode not in _NATIVE_MODES:
+                    raise ValueError(
+                        f"unsupported image mode {img.mode!r}; pass "
+                        "--color-mode L or RGB to convert it"
+                    )
+                mode = _NATIVE_MODES[img.mode]
+            else:
+                mode = color_mode
+            return pil_to_tensor(img.convert(mode)).float().div_(255.0)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        # PIL: UnidentifiedImageError (an OSError), truncated data, bad headers
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot read image {name}: {reason}") from None

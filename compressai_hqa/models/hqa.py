@@ -7,6 +7,7 @@ Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
 from __future__ import annotations
 
 import math
+import operator
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,13 +20,19 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from compressai_hqa.configs import HQAConfig, get_config
-from compressai_hqa.entropy_models import UniformCategoricalCoder
+from compressai_hqa.entropy_models import CategoricalCoder, UniformCategoricalCoder
+from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models.layer import HQALayer
 
-__all__ = ["HQA"]
+__all__ = ["HQA", "MAX_PIXELS", "PRIORS"]
 
 _FORMAT = "compressai_hqa.HQA/1"
 _DECODE_MODES = ("argmin", "sample")
+#: Entropy models of the transmitted codes: the paper's uniform prior, or the
+#: static categorical prior learnt from code frequencies (:meth:`HQA.coder`).
+PRIORS = ("uniform", "learned")
+#: Largest image (H x W) that :meth:`HQA.decompress` accepts.
+MAX_PIXELS = 1 << 28
 
 
 class HQA(CompressionModel):
@@ -45,6 +52,14 @@ class HQA(CompressionModel):
     the uniform ``likelihoods`` of the codes, ``compress`` returns one rANS
     bitstream per image and ``decompress`` inverts it. Inputs of any size are
     padded (replicate) to a multiple of the downsampling factor and cropped back.
+    ``compress`` rejects what it cannot code (NaN, empty batches, wrong
+    channels, integer images); ``decompress`` validates every stream against
+    ``shape`` before the native decoder runs and raises
+    :class:`~compressai_hqa.CorruptStreamError` on bad data.
+
+    Besides the uniform prior, a model may carry a learnt categorical prior per
+    layer (:attr:`code_priors`, saved in the state dict's ``_extra_state``; see
+    :meth:`coder`).
 
     Args:
         config: an :class:`HQAConfig` or a config name (``"mnist"``,
@@ -87,6 +102,7 @@ class HQA(CompressionModel):
         self.layers = layers
         top_codes = config.layers[len(layers) - 1].codebook_size
         self.entropy_coder = UniformCategoricalCoder(top_codes)
+        self._code_priors: dict[int, tuple[int, ...]] = {}
 
     # ------------------------------------------------------------- properties
     @property
@@ -116,6 +132,55 @@ class HQA(CompressionModel):
         """Ideal rate in bits of one image of this size: codes x log2 K."""
         h, w = self.latent_shape(height, width)
         return h * w * self.config.layers[self.num_layers - 1].bits_per_code
+
+    # ---------------------------------------------------------- code priors
+    @property
+    def code_priors(self) -> dict[int, tuple[int, ...]]:
+        """Learnt priors: layer (1-based) -> 16-bit code frequencies (a copy)."""
+        return dict(self._code_priors)
+
+    def set_code_prior(self, layer: int, frequencies: Sequence[int] | None) -> None:
+        """Sets (or with None removes) the learnt prior of the codes of ``layer``.
+
+        Args:
+            layer: 1-based layer of this model.
+            frequencies: K 16-bit frequencies, each >= 1, summing to 65536
+                (:func:`compressai_hqa.entropy_models.quantize_frequencies`).
+        """
+        if not 1 <= layer <= self.num_layers:
+            raise ValueError(f"layer must be in [1, {self.num_layers}], got {layer}")
+        if frequencies is None:
+            self._code_priors.pop(layer, None)
+            return
+        coder = CategoricalCoder(frequencies)
+        codes = self.config.layers[layer - 1].codebook_size
+        if coder.num_symbols != codes:
+            raise ValueError(
+                f"layer {layer} has {codes} codes, the prior {coder.num_symbols}"
+            )
+        self._code_priors[layer] = coder.frequencies
+
+    def coder(self, prior: str = "uniform") -> CategoricalCoder:
+        """The entropy model of the transmitted (top-layer) codes.
+
+        Args:
+            prior: ``"uniform"`` (the paper's, :attr:`entropy_coder`) or
+                ``"learned"`` (the static prior in :attr:`code_priors`).
+
+        Raises:
+            ValueError: unknown prior, or no learnt prior for the top layer.
+        """
+        if prior == "uniform":
+            return self.entropy_coder
+        if prior != "learned":
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        freqs = self._code_priors.get(self.num_layers)
+        if freqs is None:
+            raise ValueError(
+                f"these weights carry no learned prior for layer {self.num_layers}; "
+                "estimate one with examples/estimate_prior.py"
+            )
+        return CategoricalCoder(freqs)
 
     # --------------------------------------------------------------- training
     def train(self, mode: bool = True) -> HQA:
@@ -235,7 +300,16 @@ class HQA(CompressionModel):
         return {"x_hat": x_hat, "likelihoods": {"codes": likelihoods}}
 
     def compress(self, x: Tensor) -> dict[str, Any]:
-        """Real bitstreams: ``{"strings": [[bytes per image]], "shape": (H, W)}``."""
+        """Real bitstreams: ``{"strings": [[bytes per image]], "shape": (H, W)}``.
+
+        Raises:
+            ValueError: ``x`` is not a non-empty (B, C, H, W) batch with the
+                model's channels, or holds NaN or infinite values.
+            TypeError: ``x`` is not floating point.
+        """
+        self._check_image(x)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("images must be finite: found NaN or infinite values")
         indices = self.quantize(x)
         return {
             "strings": [self.entropy_coder.compress(indices)],
@@ -255,10 +329,25 @@ class HQA(CompressionModel):
             strings: ``[[bytes per image]]``.
             shape: the original (H, W).
             mode, generator: as for :meth:`decode`.
+
+        Raises:
+            CorruptStreamError: ``strings`` or ``shape`` are malformed, or a
+                stream is not a valid stream of the codes of an image of
+                ``shape`` (checked before the native decoder runs).
         """
-        if not isinstance(strings, (list, tuple)) or len(strings) != 1:
-            raise ValueError("HQA expects strings=[[bytes per image]] (one latent)")
-        height, width = (int(s) for s in shape)
+        if mode not in _DECODE_MODES:
+            raise ValueError(f"mode must be one of {_DECODE_MODES}, got {mode!r}")
+        if (
+            not isinstance(strings, (list, tuple))
+            or len(strings) != 1
+            or not isinstance(strings[0], (list, tuple))
+            or not strings[0]
+        ):
+            raise CorruptStreamError(
+                "HQA expects strings=[[bytes per image]] (one latent, at least "
+                "one image)"
+            )
+        height, width = _checked_shape(shape)
         indices = self.entropy_coder.decompress(
             strings[0], self.latent_shape(height, width)
         )
@@ -283,7 +372,10 @@ class HQA(CompressionModel):
 
         The codes of layer ``num_layers`` become the transmitted ones, so one
         trained stack gives every rate. Use ``copy.deepcopy`` for independent
-        weights. Builds no new layer (and so draws no random numbers).
+        weights. Builds no new layer (and so draws no random numbers). The new
+        model's ``training`` flag copies this one's, but the shared layers keep
+        their modes: call ``.train()`` or ``.eval()`` on the result to change
+        them. Learnt priors of the kept layers are copied.
         """
         if not 1 <= num_layers <= self.num_layers:
             raise ValueError(
@@ -292,15 +384,28 @@ class HQA(CompressionModel):
         model = HQA.__new__(HQA)
         CompressionModel.__init__(model)
         model._setup(self.config, nn.ModuleList(self.layers[:num_layers]))
-        return model.train(self.training)
+        model._code_priors = {
+            k: v for k, v in self._code_priors.items() if k <= num_layers
+        }
+        model.training = self.training  # nn.Module.train() would recurse
+        return model
 
     def get_extra_state(self) -> dict[str, Any]:
-        """The config as plain values (saved in the state dict as ``_extra_state``)."""
-        return {
+        """The config as plain values (saved in the state dict as ``_extra_state``).
+
+        Learnt priors, if any, are saved under ``"code_priors"`` (layer number as
+        a string -> list of 16-bit frequencies).
+        """
+        state: dict[str, Any] = {
             "format": _FORMAT,
             "config": self.config.to_dict(),
             "num_layers": self.num_layers,
         }
+        if self._code_priors:
+            state["code_priors"] = {
+                str(k): list(v) for k, v in sorted(self._code_priors.items())
+            }
+        return state
 
     def set_extra_state(self, state: Any) -> None:
         config = _config_from_extra_state(state)
@@ -310,6 +415,16 @@ class HQA(CompressionModel):
                 f"model's config {self.config.name!r}; build the model with "
                 "HQA.from_state_dict(state_dict)"
             )
+        priors = state.get("code_priors") or {}
+        if not isinstance(priors, Mapping):
+            raise ValueError("corrupt HQA state dict: 'code_priors' is not a mapping")
+        self._code_priors = {}
+        for key, freqs in priors.items():
+            layer = int(key)
+            if layer > self.config.num_layers or layer < 1:
+                raise ValueError(f"corrupt HQA state dict: prior of layer {key}")
+            if layer <= self.num_layers:  # priors of layers not built are dropped
+                self.set_code_prior(layer, freqs)
 
     @classmethod
     def from_state_dict(
@@ -320,15 +435,29 @@ class HQA(CompressionModel):
         Args:
             state_dict: from :meth:`state_dict`, e.g. ``torch.load(path,
                 weights_only=True)``.
-            num_layers: build this many layers; layers above those stored in the
-                checkpoint are freshly initialised (to train a layer on top of a
-                trained stack). Default: as stored.
+            num_layers: build this many layers: fewer than stored truncates the
+                stack (the layers above are not loaded); layers above those
+                stored in the checkpoint are freshly initialised (to train a
+                layer on top of a trained stack). Default: as stored.
         """
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(
+                f"not an HQA state dict: a {type(state_dict).__name__}, not a mapping"
+            )
         state = state_dict.get("_extra_state")
         config = _config_from_extra_state(state)
-        stored = int(state["num_layers"])
+        try:
+            stored = int(state["num_layers"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("corrupt HQA state dict: bad 'num_layers'") from None
         model = cls(config, num_layers=stored if num_layers is None else num_layers)
-        missing, unexpected = model.load_state_dict(dict(state_dict), strict=False)
+        dropped = tuple(f"layers.{i}." for i in range(model.num_layers, stored))
+        kept = {k: v for k, v in state_dict.items() if not k.startswith(dropped)}
+        try:
+            missing, unexpected = model.load_state_dict(kept, strict=False)
+        except RuntimeError as err:  # e.g. tensors of the wrong shape
+            reason = " ".join(str(err).split())
+            raise ValueError(f"corrupt HQA state dict: {reason[:300]}") from None
         if unexpected:
             raise ValueError(f"unexpected keys in HQA state dict: {unexpected[:5]}")
         fresh = tuple(f"layers.{i}." for i in range(stored, model.num_layers))
@@ -340,6 +469,8 @@ class HQA(CompressionModel):
     # ---------------------------------------------------------------- helpers
     def _check_image(self, x: Tensor) -> None:
         c = self.config.in_channels
+        if not isinstance(x, Tensor):
+            raise TypeError(f"images must be a tensor, got {type(x).__name__}")
         if x.dim() != 4 or x.shape[1] != c:
             raise ValueError(
                 f"HQA config {self.config.name!r} expects images of shape "
@@ -348,14 +479,35 @@ class HQA(CompressionModel):
             )
         if not x.is_floating_point():
             raise TypeError(f"images must be floating point in [0, 1], got {x.dtype}")
+        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"empty batch or image: shape {tuple(x.shape)}")
 
     def _pad(self, x: Tensor) -> Tensor:
         self._check_image(x)
+        dtype = self.top.quantizer.codebook.dtype
+        if x.dtype != dtype:  # e.g. float64 images for a float32 model
+            x = x.to(dtype)
         f = self.downsampling
         pad_h, pad_w = -x.shape[-2] % f, -x.shape[-1] % f
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         return x
+
+
+def _checked_shape(shape: Any) -> tuple[int, int]:
+    """(H, W) from a ``decompress`` shape, or CorruptStreamError."""
+    try:
+        height, width = (operator.index(s) for s in shape)
+    except (TypeError, ValueError):
+        raise CorruptStreamError(
+            f"shape must be two integers (H, W), got {shape!r}"
+        ) from None
+    if height < 1 or width < 1 or height * width > MAX_PIXELS:
+        raise CorruptStreamError(
+            f"shape must be (H, W) with H, W >= 1 and H * W <= {MAX_PIXELS}, "
+            f"got ({height}, {width})"
+        )
+    return height, width
 
 
 def _config_from_extra_state(state: Any) -> HQAConfig:
@@ -364,4 +516,7 @@ def _config_from_extra_state(state: Any) -> HQAConfig:
             "not an HQA state dict: '_extra_state' with the model config is missing "
             "(was it saved by compressai_hqa?)"
         )
-    return HQAConfig.from_dict(state["config"])
+    try:
+        return HQAConfig.from_dict(state["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"corrupt HQA state dict: bad config ({err})") from None

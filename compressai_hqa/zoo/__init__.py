@@ -1,11 +1,12 @@
 """Model zoo: HQA stacks by config name and layer, optionally with trained weights."""
 
-from .image import hqa, hqa_celeba64, hqa_mnist, layer_for_quality
+from .image import hqa, hqa_any, hqa_celeba64, hqa_mnist, layer_for_quality
 from .pretrained import PretrainedUnavailableError, load_weights
 
 __all__ = [
     "PretrainedUnavailableError",
     "hqa",
+    "hqa_any",
     "hqa_celeba64",
     "hqa_mnist",
     "layer_for_quality",

@@ -12,17 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from compressai_hqa.configs import HQAConfig, get_config
-from compressai_hqa.models import HQA
+from compressai_hqa.models import HQA, check_compatible
 
 from .pretrained import load_weights, pretrained_state_dict
 
-__all__ = ["hqa", "hqa_celeba64", "hqa_mnist", "layer_for_quality"]
+__all__ = ["hqa", "hqa_any", "hqa_celeba64", "hqa_mnist", "layer_for_quality"]
 
 
 def hqa(
     layer: int | None = None,
     pretrained: bool = False,
-    config: str | HQAConfig = "mnist",
+    config: str | HQAConfig | None = None,
     progress: bool = True,
     weights: str | None = None,
 ) -> HQA:
@@ -35,36 +35,40 @@ def hqa(
             ``zoo/README.md`` for how they were trained and how good they are).
         config: ``"mnist"`` (paper Table 10: 5 layers, 1 channel, 32x32) or
             ``"celeba64"`` (paper Table 9: 7 layers, 3 channels, 64x64), or an
-            :class:`HQAConfig`.
+            :class:`HQAConfig`. Default: the config stored in ``weights``, else
+            ``"mnist"``. Weights of another architecture are an error.
         progress: show a progress bar when weights are downloaded.
         weights: a path or URL of a state dict to load instead of the shipped
             weights (URLs are cached by ``torch.hub``); implies ``pretrained``.
 
     Returns:
         The model, in eval mode when weights were loaded.
+
+    Raises:
+        ValueError: bad layer, or weights that do not match ``config``.
     """
-    cfg = get_config(config)
-    if layer is not None and not 1 <= int(layer) <= cfg.num_layers:
-        raise ValueError(
-            f"layer must be in [1, {cfg.num_layers}] for {cfg.name!r}, got {layer}"
-        )
+    cfg = get_config("mnist" if config is None else config)
     if weights is None and not pretrained:
+        _check_layer(layer, cfg.num_layers, cfg.name)
         return HQA(cfg, num_layers=layer)
     if weights is not None:
         state_dict = load_weights(weights, progress=progress)
     else:
         state_dict = pretrained_state_dict(cfg.name, progress=progress)
     model = HQA.from_state_dict(state_dict)
-    if isinstance(config, HQAConfig) and model.config != cfg:
-        raise ValueError(
-            f"weights are for config {model.config.name!r}, not {cfg.name!r}"
-        )
+    if weights is None or config is not None:
+        check_compatible(model.config, cfg, model.num_layers)
+    _check_layer(layer, model.num_layers, "the weights")
     layer = model.num_layers if layer is None else int(layer)
-    if layer > model.num_layers:
-        raise ValueError(
-            f"the weights hold {model.num_layers} layers; asked for layer {layer}"
-        )
     return model.truncate(layer).eval()
+
+
+def _check_layer(layer: int | None, num_layers: int, what: str) -> None:
+    if layer is not None and not 1 <= int(layer) <= num_layers:
+        raise ValueError(
+            f"layer must be in [1, {num_layers}] for {what} ({num_layers} "
+            f"layers), got {layer}"
+        )
 
 
 def layer_for_quality(config: str | HQAConfig, quality: int) -> int:
@@ -76,13 +80,34 @@ def layer_for_quality(config: str | HQAConfig, quality: int) -> int:
 
 
 def _zoo(
-    config: str, quality: int, metric: str, pretrained: bool, progress: bool, **kw: Any
+    config: str | HQAConfig,
+    quality: int | None,
+    metric: str,
+    pretrained: bool,
+    progress: bool,
+    **kw: Any,
 ) -> HQA:
     if metric != "mse":
         raise ValueError(
             f"HQA models are trained for 'mse' only, got metric={metric!r}"
         )
-    return hqa(layer_for_quality(config, quality), pretrained, config, progress, **kw)
+    layer = None if quality is None else layer_for_quality(config, quality)
+    return hqa(layer, pretrained, config, progress, **kw)
+
+
+def hqa_any(
+    quality: int | None = None,
+    metric: str = "mse",
+    pretrained: bool = False,
+    progress: bool = True,
+    config: str | HQAConfig = "mnist",
+    **kwargs: Any,
+) -> HQA:
+    """CompressAI's ``hqa`` entry: the HQA of ``config`` (default MNIST).
+
+    ``quality`` 1 is the top layer (lowest rate); None keeps every layer.
+    """
+    return _zoo(config, quality, metric, pretrained, progress, **kwargs)
 
 
 def hqa_mnist(

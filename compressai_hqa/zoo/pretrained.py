@@ -15,6 +15,7 @@ __all__ = [
     "PretrainedUnavailableError",
     "load_weights",
     "pretrained_state_dict",
+    "read_checkpoint",
     "sha256sum",
     "shipped_weights_path",
 ]
@@ -23,8 +24,8 @@ __all__ = [
 PRETRAINED: dict[str, tuple[str, str]] = {
     # paper Table 10 widths; trained as zoo/README.md says
     "mnist": (
-        "hqa-mnist-1ee05728.pth",
-        "1ee05728a52378585576bb8079c0aa8550ea34e537ec19113bb0b4fd0a267698",
+        "hqa-mnist-1f410e3c.pth",
+        "1f410e3c398c80cfe1e67b78aa17861e5a8d84f72909ffc5722e549cddaab299",
     ),
 }
 
@@ -39,6 +40,24 @@ def sha256sum(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, errors in one line.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a readable PyTorch file of tensors and plain
+            values (truncated, another format, pickled code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip, pickle, EOF and runtime errors of torch.load
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
 
 
 def load_weights(
@@ -66,7 +85,7 @@ def load_weights(
                     f"HQA weights {path} are corrupt or not the released file: "
                     f"SHA-256 {actual} != expected {sha256}"
                 )
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = read_checkpoint(path)
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
