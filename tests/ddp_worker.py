@@ -3,6 +3,7 @@ with DistributedDataParallel on CPU (gloo) and saves this rank's final state."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dataclasses import replace
@@ -17,6 +18,17 @@ from compressai_hqa.training import TrainSettings, train
 
 
 def main(data_root: str, output: str, reset_rule: str) -> None:
+    if reset_rule == "data-rank1-without-seeds":
+        # rank 1's batches give no seed: the ranks must still agree (rank 0's choice)
+        reset_rule = "data"
+        if int(os.environ["RANK"]) == 1:
+            seeds = ProbabilisticQuantizer._seeds
+
+            def no_seeds(self, z_e, count):  # type: ignore[no-untyped-def]
+                found, points = seeds(self, z_e, count)
+                return found[:0], points
+
+            ProbabilisticQuantizer._seeds = no_seeds  # type: ignore[method-assign]
     config = replace(get_config("mnist"), reset_rule=reset_rule, reset_window=3)
     settings = TrainSettings(
         config=config,

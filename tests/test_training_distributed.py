@@ -12,7 +12,7 @@ import pytest
 import torch
 
 
-@pytest.mark.parametrize("reset_rule", ["paper", "data"])
+@pytest.mark.parametrize("reset_rule", ["paper", "data", "data-rank1-without-seeds"])
 def test_two_ranks_hold_identical_state(
     tmp_path: Path, mnist_root: Path, reset_rule: str
 ) -> None:

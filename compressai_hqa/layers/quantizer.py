@@ -237,9 +237,9 @@ class ProbabilisticQuantizer(nn.Module):
           output ``z_e`` of the current batch, chosen as k-means++ chooses its
           seeds (see :meth:`_seeds`). A copy of a used code takes all or none of
           that code's points, which lie far from it, so it rarely comes alive; a
-          batch point far from every code is a centre of real data. When no
-          batch point is at least ``reset_min_distance`` from every code (early
-          in training the encoder's outputs lie within a fraction of a unit of
+          batch point far from every code is a centre of real data. When the
+          seeds would not raise the number of codes the batch uses (early in
+          training the encoder's outputs lie within a fraction of a unit of
           each other), the window falls back to the paper's move, whose copy
           shares the posterior of the most-used code and so lets gradients
           separate the two.
@@ -282,14 +282,18 @@ class ProbabilisticQuantizer(nn.Module):
         """
         dead = self.usage < self.reset_threshold * self.usage.max()
         seeds, points = self._seeds(z_e, int(dead.sum()))
-        if not len(seeds):
-            return False
         order = dead.long().cumsum(0) - 1  # the i-th dead code takes seed i
         mask = dead & (order < len(seeds))
-        seeds = seeds[order.clamp(0, len(seeds) - 1)].to(self.codebook.dtype)
-        codebook = torch.where(mask.unsqueeze(1), seeds, self.codebook)
-        grows = _codes_in_use(points, codebook) > _codes_in_use(points, self.codebook)
-        # under torch.distributed, rank 0 decides and sends its seeds
+        if len(seeds):
+            seeds = seeds[order.clamp(0, len(seeds) - 1)].to(self.codebook.dtype)
+            codebook = torch.where(mask.unsqueeze(1), seeds, self.codebook)
+            grows = _codes_in_use(points, codebook) > _codes_in_use(
+                points, self.codebook
+            )
+        else:
+            codebook, grows = self.codebook.detach().clone(), False
+        # under torch.distributed, rank 0 decides and sends its seeds (every rank
+        # takes part in the same collectives, whatever its own batch gave)
         if not _broadcast(torch.tensor(grows, device=mask.device)).item():
             return False
         self.reset_mask.copy_(_broadcast(mask.to(torch.uint8)).bool())
