@@ -3,9 +3,15 @@
 from .decoder import Decoder
 from .encoder import Encoder
 from .normalization import GlobalNormalization
-from .quantizer import ProbabilisticQuantizer, QuantizerOutput, sample_categorical
+from .quantizer import (
+    QUANTIZE_MODES,
+    ProbabilisticQuantizer,
+    QuantizerOutput,
+    sample_categorical,
+)
 
 __all__ = [
+    "QUANTIZE_MODES",
     "Decoder",
     "Encoder",
     "GlobalNormalization",
