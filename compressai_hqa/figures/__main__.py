@@ -52,6 +52,16 @@ def _int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
+def _add_image_choice(parser: argparse.ArgumentParser, num: int) -> None:
+    """``--indices`` or the first ``--num`` images."""
+    parser.add_argument(
+        "--indices", type=_int_list, default=None, help="images, e.g. 0,1,2"
+    )
+    parser.add_argument(
+        "--num", type=int, default=num, help=f"first N images (default: {num})"
+    )
+
+
 def setup_args() -> argparse.ArgumentParser:
     model = argparse.ArgumentParser(add_help=False)
     group = model.add_argument_group("model")
@@ -98,8 +108,7 @@ def setup_args() -> argparse.ArgumentParser:
         parents=[model, images, layout],
         help="reconstructions at every layer (Table 2)",
     )
-    p.add_argument("--indices", type=_int_list, default=None, help="images, e.g. 0,1,2")
-    p.add_argument("--num", type=int, default=8, help="first N images (default: 8)")
+    _add_image_choice(p, num=8)
     p.add_argument("--layers", type=_int_list, default=None, help="e.g. 1,3,5")
 
     p = sub.add_parser(
@@ -127,8 +136,7 @@ def setup_args() -> argparse.ArgumentParser:
         parents=[model, images, layout],
         help="stochastic decodes and their mean (Figure 6, Table 6)",
     )
-    p.add_argument("--indices", type=_int_list, default=None, help="images, e.g. 0,1,2")
-    p.add_argument("--num", type=int, default=4, help="first N images (default: 4)")
+    _add_image_choice(p, num=4)
     p.add_argument("--samples", type=int, default=6, help="samples shown (6)")
     p.add_argument("--average-of", type=int, default=16, help="samples averaged (16)")
     p.add_argument("--layer", type=int, default=None, help="default: top layer")

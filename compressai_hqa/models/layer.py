@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch import Tensor
+from torch import Generator, Tensor
 
 from compressai_hqa.configs import LOSS_SCALINGS, LayerConfig
 from compressai_hqa.layers import (
@@ -177,10 +176,7 @@ class HQALayer(nn.Module):
         return self.quantizer.logits(z_e)
 
     def quantize(
-        self,
-        z_e: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
+        self, z_e: Tensor, mode: str = "argmin", generator: Generator | None = None
     ) -> Tensor:
         """Code indices (B, h, w) of ``z_e``: the nearest codes (``"argmin"``) or
         a draw from q(k | z_e) (``"sample"``, with ``generator``)."""
