@@ -37,6 +37,7 @@ import torch
 
 from torch import Tensor
 
+from compressai_hqa.datasets import COLOR_MODES
 from compressai_hqa.figures.grid import GridLayout
 from compressai_hqa.models import HQA
 
@@ -84,7 +85,7 @@ def setup_args() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--color-mode",
-        choices=("L", "RGB"),
+        choices=COLOR_MODES,
         default=None,
         help="convert the images to PIL mode L or RGB",
     )
