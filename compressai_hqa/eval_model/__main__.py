@@ -16,6 +16,9 @@ The command line is CompressAI's (``pretrained -q ...`` or ``checkpoint -p ...``
   stochastic decoding, ``--sample-top`` to draw the top code too (Algorithm 3 in
   full); ``--batch-size`` and ``--num-images``.
 
+This module parses the arguments; :func:`compressai_hqa.eval_model.run.run` runs
+the evaluation they describe.
+
 Example::
 
     python -m compressai_hqa.eval_model checkpoint mnist:../shared/data -a hqa \\
