@@ -1,11 +1,9 @@
-"""compressai_hqa: Hierarchical Quantized Autoencoders as a CompressAI plugin.
+"""compressai_hqa: Hierarchical Quantized Autoencoders (:class:`HQA`) for CompressAI.
 
-Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
-"Hierarchical Quantized Autoencoders", NeurIPS 2020.
-
-Importing the package registers the HQA models with CompressAI
-(:func:`compressai_hqa.register`). Bad bitstreams and ``.hqa`` files raise
-:class:`CorruptStreamError` (a ``ValueError``).
+Importing the package registers the HQA models with CompressAI (the classes with
+CompressAI's ``register_model``, the zoo functions with :func:`register`). Bad
+bitstreams and ``.hqa`` files raise :class:`CorruptStreamError` (a
+``ValueError``).
 """
 
 from . import configs, entropy_models, layers, models, zoo

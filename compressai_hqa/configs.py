@@ -5,10 +5,8 @@ per-layer architecture and optimisation hyper-parameters (one :class:`LayerConfi
 per column of the paper's Tables 9 and 10) and the schedule shared by all layers
 (learning rate, Gumbel temperature, code resetting). Configs are plain values, so
 they travel inside checkpoints (:meth:`HQAConfig.to_dict`) and load with
-``torch.load(..., weights_only=True)``.
-
-Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
-"Hierarchical Quantized Autoencoders", NeurIPS 2020, Appendix C.
+``torch.load(..., weights_only=True)``. The tables and appendices cited are those
+of the HQA paper (see :class:`compressai_hqa.HQA`).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ __all__ = [
     "MNIST_WIDE",
     "HQAConfig",
     "LayerConfig",
+    "check_compatible",
     "get_config",
 ]
 
@@ -292,3 +291,29 @@ def get_config(name: str | HQAConfig) -> HQAConfig:
         raise ValueError(
             f"unknown HQA config {name!r}; available: {', '.join(sorted(CONFIGS))}"
         ) from None
+
+
+def check_compatible(
+    config: HQAConfig, expected: HQAConfig, num_layers: int | None = None
+) -> None:
+    """Raises ValueError unless ``config``'s layers are ``expected``'s architecture.
+
+    Training settings (steps, batch size, loss weights) may differ; the image
+    channels and the architecture of each of the first ``num_layers`` layers
+    (default: all of ``config``'s) must be equal, and ``expected`` must have at
+    least that many layers.
+    """
+    n = config.num_layers if num_layers is None else int(num_layers)
+    same = (
+        config.in_channels == expected.in_channels
+        and n <= expected.num_layers
+        and [c.architecture() for c in config.layers[:n]]
+        == [c.architecture() for c in expected.layers[:n]]
+    )
+    if not same:
+        raise ValueError(
+            f"the weights are an HQA of config {config.name!r} "
+            f"({config.in_channels} channels, {config.num_layers} layers), which "
+            f"does not match the requested {expected.name!r} "
+            f"({expected.in_channels} channels, {expected.num_layers} layers)"
+        )

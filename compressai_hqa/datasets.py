@@ -14,27 +14,29 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-import os
-import tempfile
 import zlib
 
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 import torch.nn.functional as F
 
 from torch import Tensor
 
+from compressai_hqa.files import atomic_write, cache_dir
+
 __all__ = [
+    "COLOR_MODES",
     "IMG_EXTENSIONS",
     "MNIST_FILES",
     "RandomCropFolder",
     "TensorImages",
-    "cache_dir",
     "list_images",
     "load_face_folder",
+    "load_image",
     "load_mnist",
     "read_image",
     "resize_images",
@@ -52,6 +54,11 @@ IMG_EXTENSIONS = (
     ".tiff",
     ".webp",
 )
+
+#: Conversions one may ask for: PIL's ``L`` (ITU-R 601-2 luma) or ``RGB``.
+COLOR_MODES = ("L", "RGB")
+# PIL modes read without asking: palette and 1-bit images are decoded, alpha dropped.
+_NATIVE_MODES = {"L": "L", "1": "L", "LA": "L", "RGB": "RGB", "P": "RGB", "RGBA": "RGB"}
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -138,19 +145,14 @@ def resize_images(images: Tensor, size: int) -> Tensor:
     )
 
 
-def cache_dir() -> Path:
-    """Where decompressed copies of datasets go (``$COMPRESSAI_HQA_CACHE``)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return Path(os.environ.get("COMPRESSAI_HQA_CACHE", default / "compressai_hqa"))
-
-
 def _mnist_root(root: Path) -> Path:
     """A root that torchvision's ``MNIST(download=False)`` accepts.
 
     torchvision reads the *decompressed* IDX files. When ``root`` holds only the
     ``.gz`` files (e.g. a read-only data folder), all four are checked (an intact
     gzip stream holding a well-formed unsigned-byte IDX array, as many labels as
-    images per split) and decompressed once into :func:`cache_dir`, in a folder
+    images per split) and decompressed once into the cache
+    (:func:`compressai_hqa.files.cache_dir`), in a folder
     named after their contents. Any IDX files in this layout are accepted: the
     original MNIST files or a subset of them (as the tests ship).
     """
@@ -181,11 +183,8 @@ def _mnist_root(root: Path) -> Path:
                 f"{raw / images} holds {n_images} images but {raw / labels} "
                 f"{n_labels} labels"
             )
-    cached_raw.mkdir(parents=True, exist_ok=True)
     for n, (_, payload) in data.items():
-        with tempfile.NamedTemporaryFile(dir=cached_raw, delete=False) as tmp:
-            tmp.write(payload)
-        os.replace(tmp.name, targets[n])
+        atomic_write(targets[n], payload)
     return cached
 
 
@@ -227,20 +226,55 @@ def list_images(root: str | Path) -> list[Path]:
     return files
 
 
-def read_image(path: Path, channels: int) -> Tensor:
-    """A uint8 (C, H, W) tensor; 1 channel reads as grayscale, 3 as RGB."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(
+    source: str | Path | BinaryIO,
+    color_mode: str | None = None,
+    max_pixels: int | None = None,
+) -> Tensor:
+    """One image as a uint8 (C, H, W) tensor, with its own channels.
 
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    Args:
+        source: a path or a binary file object.
+        color_mode: convert to PIL mode ``"L"`` (1 channel) or ``"RGB"`` (3); by
+            default grayscale (``L``, ``1``, ``LA``) reads as 1 channel and colour
+            (``RGB``, ``P``, ``RGBA``) as 3 (alpha dropped).
+        max_pixels: refuse larger images before decoding them.
+
+    Raises:
+        ValueError: the file is not a readable image (not an image, truncated,
+            unsupported mode, too large), in one line naming the source.
+    """
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    if color_mode is not None and color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
+    name = getattr(source, "name", source)
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+        with Image.open(source) as img:
             width, height = img.size
-    except (OSError, UnidentifiedImageError, SyntaxError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from None
-    return data.view(height, width, channels).permute(2, 0, 1).contiguous()
+            if max_pixels is not None and width * height > max_pixels:
+                raise ValueError(f"{width}x{height} pixels is more than {max_pixels}")
+            if color_mode is None and img.mode not in _NATIVE_MODES:
+                raise ValueError(
+                    f"unsupported image mode {img.mode!r}; pass "
+                    "--color-mode L or RGB to convert it"
+                )
+            mode = color_mode or _NATIVE_MODES[img.mode]
+            return pil_to_tensor(img.convert(mode)).contiguous()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        # PIL: UnidentifiedImageError (an OSError), truncated data, bad headers
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot read image {name}: {reason}") from None
+
+
+def load_image(
+    source: str | Path | BinaryIO,
+    color_mode: str | None = None,
+    max_pixels: int | None = None,
+) -> Tensor:
+    """:func:`read_image` as floats in [0, 1]."""
+    return read_image(source, color_mode, max_pixels).float().div_(255.0)
 
 
 def load_face_folder(
@@ -262,7 +296,7 @@ def load_face_folder(
     files = list_images(root)[:limit]
     out = torch.empty(len(files), channels, size, size, dtype=torch.uint8)
     for i, path in enumerate(files):
-        img = read_image(path, channels)
+        img = read_image(path, _mode(channels))
         side = min(img.shape[-2:])
         img = TF.center_crop(img, [side, side])
         out[i] = TF.resize(img, [size, size], antialias=True)
@@ -301,7 +335,7 @@ class RandomCropFolder(torch.utils.data.Dataset):
 
         index, epoch = key if isinstance(key, tuple) else (key, 0)
 
-        img = read_image(self.files[index], self.channels)
+        img = read_image(self.files[index], _mode(self.channels))
         h, w = img.shape[-2:]
         if min(h, w) < self.size:
             scale = self.size / min(h, w)
@@ -312,3 +346,10 @@ class RandomCropFolder(torch.utils.data.Dataset):
         left = int(torch.randint(0, w - self.size + 1, (1,), generator=g))
         crop = img[:, top : top + self.size, left : left + self.size]
         return crop.float().div_(255.0)
+
+
+def _mode(channels: int) -> str:
+    """The PIL mode of images of 1 or 3 channels."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    return "L" if channels == 1 else "RGB"

@@ -1,21 +1,20 @@
-"""Makes HQA visible to CompressAI's zoo, registry and evaluation tools.
+"""Makes HQA visible to CompressAI's zoo and evaluation tools.
 
-CompressAI 1.2.8 has no plugin mechanism: its tools look models up in plain
-dicts (``compressai.zoo.image_models``, ``compressai.zoo.models``,
-``compressai.zoo.image.model_architectures``, ``compressai.registry.MODELS``).
-:func:`register` adds HQA to each of them; it runs when ``compressai_hqa`` is
-imported and is idempotent.
-
-As with CompressAI's own ``register_model``, ``MODELS`` and
-``model_architectures`` hold classes: :class:`~compressai_hqa.HQA` for ``hqa``
-(any config) and the config-bound :class:`~compressai_hqa.models.MnistHQA` and
-:class:`~compressai_hqa.models.CelebA64HQA`, whose ``from_state_dict`` refuses
-weights of another architecture.
+CompressAI 1.2.8 has no plugin mechanism. Its registry,
+``compressai.registry.MODELS``, is filled by ``register_model`` on the model
+classes, as for CompressAI's own models (:mod:`compressai_hqa.models`: ``HQA``
+for ``hqa``, any config, and the config-bound ``MnistHQA`` and ``CelebA64HQA``,
+whose ``from_state_dict`` refuses weights of another architecture). Its zoo and
+``eval_model`` look models up in plain dicts (``compressai.zoo.image_models``,
+``compressai.zoo.models``, ``compressai.zoo.image.model_architectures``):
+:func:`register`, here and nowhere else, adds HQA to them. It runs when
+``compressai_hqa`` is imported and is idempotent.
 """
 
 from __future__ import annotations
 
-from compressai_hqa.models.named import NAMED_MODELS
+from compressai.registry import MODELS
+
 from compressai_hqa.zoo import hqa_any, hqa_celeba64, hqa_mnist
 
 __all__ = ["ZOO_MODELS", "register"]
@@ -29,14 +28,12 @@ ZOO_MODELS = {
 
 
 def register() -> None:
-    """Adds the HQA models to CompressAI's lookup tables (idempotent)."""
+    """Adds the HQA models to CompressAI's zoo tables (idempotent)."""
     import compressai.zoo
     import compressai.zoo.image
-
-    from compressai.registry import MODELS
 
     for name, fn in ZOO_MODELS.items():
         compressai.zoo.image_models[name] = fn
         compressai.zoo.models[name] = fn
-        compressai.zoo.image.model_architectures[name] = NAMED_MODELS[name]
-    MODELS.update(NAMED_MODELS)
+        # the class register_model put in CompressAI's registry
+        compressai.zoo.image.model_architectures[name] = MODELS[name]

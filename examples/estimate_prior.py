@@ -31,9 +31,8 @@ from compressai_hqa import zoo
 from compressai_hqa.codec import compress_images, estimate_code_priors, read_codes
 from compressai_hqa.codec.format import unpack
 from compressai_hqa.datasets import load_mnist
+from compressai_hqa.files import atomic_save, file_digest
 from compressai_hqa.models import HQA
-from compressai_hqa.training.checkpoint import atomic_save
-from compressai_hqa.zoo.pretrained import sha256sum
 
 
 @torch.no_grad()
@@ -93,7 +92,7 @@ def main() -> None:
             stack.set_code_prior(layer, freqs)
     if args.output is not None:
         atomic_save(stack.state_dict(), args.output)
-        print(f"wrote {args.output} (SHA-256 {sha256sum(args.output)})")
+        print(f"wrote {args.output} (SHA-256 {file_digest(args.output)})")
 
     test = load_mnist(args.data_root, train=False).images[: args.num_images]
     rows: dict[str, Any] = {}

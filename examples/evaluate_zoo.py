@@ -41,11 +41,13 @@ from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics, decode_spread
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
+from compressai_hqa.layers import QUANTIZE_MODES
 from compressai_hqa.models import HQA
 
-#: Decoding modes of the card: deterministic, and sampled over ``--seeds`` seeds
-#: (lower layers only, or the top code too).
-MODES = ("argmin", "sample", "sample-top")
+#: Decoding modes of the card: deterministic (``argmin``), and sampled over
+#: ``--seeds`` seeds (``sample``: the lower layers; ``sample-top``: the top code
+#: too).
+MODES = (*QUANTIZE_MODES, "sample-top")
 
 
 def _images(args: argparse.Namespace) -> EvalImages:
@@ -245,7 +247,7 @@ def main() -> None:
     inception = reference = None
     if args.rfid_n:
         from compressai_hqa.eval_model.rfid import reference_features
-        from compressai_hqa.metrics.fid import load_inception
+        from compressai_hqa.metrics.inception import load_inception
 
         args.rfid_n = min(args.rfid_n, len(images))
         inception = load_inception("cpu")

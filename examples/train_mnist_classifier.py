@@ -18,7 +18,6 @@ name; a rerun to another path gives bit-identical tensors but another hash.)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 import time
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.datasets import load_mnist
+from compressai_hqa.files import file_digest
 from compressai_hqa.metrics.classifier import MNISTClassifier, predict
 
 DEFAULT_OUTPUT = (
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), output)
-    digest = hashlib.sha256(output.read_bytes()).hexdigest()
+    digest = file_digest(output)
     print(f"test accuracy {accuracy:.4f} ({round(accuracy * len(test))}/{len(test)})")
     print(f"saved {output} (SHA-256 {digest})")
     return accuracy

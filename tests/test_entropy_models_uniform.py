@@ -10,16 +10,16 @@ import torch
 from compressai_hqa.entropy_models import UniformCategoricalCoder
 
 
-@pytest.mark.parametrize("num_symbols", [2, 256, 512, 1024])
+@pytest.mark.parametrize("codebook_size", [2, 256, 512, 1024])
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 64, 256, 2048])
-def test_round_trip_and_rate(num_symbols: int, n: int) -> None:
-    coder = UniformCategoricalCoder(num_symbols)
-    symbols = torch.randint(0, num_symbols, (3, n))
-    symbols[0] = num_symbols - 1  # the last symbol sits next to the escape slot
+def test_round_trip_and_rate(codebook_size: int, n: int) -> None:
+    coder = UniformCategoricalCoder(codebook_size)
+    symbols = torch.randint(0, codebook_size, (3, n))
+    symbols[0] = codebook_size - 1  # the last symbol sits next to the escape slot
     strings = coder.compress(symbols)
     assert len(strings) == 3 and all(isinstance(s, bytes) for s in strings)
     assert torch.equal(coder.decompress(strings, (n,)), symbols)
-    bound = 1.001 * n * math.log2(num_symbols) / 8 + 8
+    bound = 1.001 * n * math.log2(codebook_size) / 8 + 8
     assert all(len(s) <= bound for s in strings), ([len(s) for s in strings], bound)
 
 

@@ -250,9 +250,9 @@ def test_bad_requests_are_one_line_errors(
     with pytest.raises(SystemExit, match="not found"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(tmp_path / "no.pth"))
 
-    from compressai_hqa.metrics import fid
+    from compressai_hqa.metrics import inception
 
-    monkeypatch.setattr(fid.importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(SystemExit, match=r"rFID needs .*compressai_hqa\[fid\]"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt), "--rfid")
 

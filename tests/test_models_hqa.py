@@ -237,7 +237,7 @@ def test_truncate_shares_modules_and_crops(stacks: dict[int, HQA]) -> None:
     low = model.truncate(1)
     assert torch.equal(torch.get_rng_state(), state)  # resumed training relies on it
     assert low.layers[0] is model.layers[0] and low.downsampling == 2
-    assert low.entropy_coder.num_symbols == 16
+    assert low.entropy_coder.codebook_size == 16
     assert not low.training and model.train().truncate(2).training
     # truncating a stack in training mode leaves the shared layers' modes alone
     assert [m.training for m in model.layers] == [False, False, True]

@@ -73,3 +73,50 @@ def test_loss_scaling_weights_the_regularisers() -> None:
     assert reg["position"] == pytest.approx(float(expected), rel=1e-3)
     with pytest.raises(ValueError, match="loss_scaling"):
         HQALayer(8, config, bottom=False, loss_scaling="pixel")
+
+
+def test_the_layer_carries_the_codec_interface() -> None:
+    torch.manual_seed(0)
+    config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4)
+    layer = HQALayer(8, config, bottom=False).eval()
+    x = torch.randn(2, 8, 8, 8)
+    z_e = layer.encode(x)
+    quantizer = layer.quantizer
+    assert layer.codebook_size == 16 and layer.codebook is quantizer.codebook
+    assert torch.equal(layer.logits(z_e), quantizer.logits(z_e))
+    codes = layer.quantize(z_e)
+    assert torch.equal(codes, layer(x).indices)  # eval mode: the argmin codes
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(
+        layer.quantize(z_e, "sample", g1), quantizer.quantize(z_e, "sample", g2)
+    )
+    assert torch.equal(layer.embed(codes), quantizer.embed(codes))
+    assert layer.decode(layer.embed(codes)).shape == x.shape
+    with pytest.raises(ValueError, match="mode"):
+        layer.quantize(z_e, "average")
+
+
+def test_schedule_setters_drive_the_quantizer() -> None:
+    config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4)
+    layer = HQALayer(8, config, bottom=False, temperature=0.66).train()
+    buffer = layer.quantizer.temperature
+    layer.set_temperature(0.25)
+    assert layer.quantizer.temperature is buffer  # in place: the state-dict buffer
+    assert layer.temperature == 0.25 and layer.state_dict()["quantizer.temperature"]
+    assert layer.quantizer.code_reset
+    layer.set_code_reset(False)
+    assert not layer.quantizer.code_reset
+    layer.set_code_reset(True)
+    assert layer.quantizer.code_reset
+    assert layer.codes_used() == 0
+    layer(torch.randn(4, 8, 8, 8))
+    used = layer.quantizer.usage
+    assert 0 < layer.codes_used() == int((used > 0).sum())
+    assert layer.reset_mask is layer.quantizer.reset_mask
+    # the state-dict names are a checkpoint format
+    assert {k for k in layer.state_dict() if k.startswith("quantizer.")} == {
+        "quantizer.codebook",
+        "quantizer.temperature",
+        "quantizer.usage",
+        "quantizer.window_step",
+    }

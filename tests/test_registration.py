@@ -66,3 +66,56 @@ def test_zoo_functions_have_compressai_signature() -> None:
     generic = compressai.zoo.image_models["hqa"]
     assert generic(pretrained=False).num_layers == 5  # no quality: every layer
     assert generic(quality=2, pretrained=False, config="celeba64").num_layers == 6
+
+
+REGISTRATION_STEPS = """
+import importlib.util, sys, types
+from pathlib import Path
+
+import compressai.zoo, compressai.zoo.image
+from compressai.registry import MODELS
+
+TABLES = {
+    "MODELS": MODELS,
+    "image_models": compressai.zoo.image_models,
+    "models": compressai.zoo.models,
+    "model_architectures": compressai.zoo.image.model_architectures,
+}
+
+def hqa_in():
+    return sorted(n for n, t in TABLES.items() if any(k.startswith("hqa") for k in t))
+
+# the package's modules without its __init__ (which registers on purpose)
+root = Path(importlib.util.find_spec("compressai_hqa").origin).parent
+package = types.ModuleType("compressai_hqa")
+package.__path__ = [str(root)]
+sys.modules["compressai_hqa"] = package
+
+import compressai_hqa.layers
+print("layers", hqa_in())
+import compressai_hqa.models
+print("models", hqa_in())
+import compressai_hqa.zoo
+print("zoo", hqa_in())
+import compressai_hqa.registration
+compressai_hqa.registration.register()
+print("register", hqa_in())
+"""
+
+
+def test_only_the_models_and_register_touch_compressai() -> None:
+    """The layers register nothing; the model classes enter CompressAI's registry
+    through ``register_model`` when defined; the zoo tables are filled by
+    ``register()`` alone (which ``import compressai_hqa`` runs)."""
+    out = subprocess.run(
+        [sys.executable, "-c", REGISTRATION_STEPS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.splitlines() == [
+        "layers []",
+        "models ['MODELS']",
+        "zoo ['MODELS']",
+        "register ['MODELS', 'image_models', 'model_architectures', 'models']",
+    ]

@@ -11,14 +11,22 @@ import subprocess
 import sys
 import time
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import wait_for
+from conftest import tiny_config, wait_for
 
 from compressai_hqa import HQA
+from compressai_hqa.layers import ProbabilisticQuantizer
+from compressai_hqa.training import (
+    TrainSettings,
+    gumbel_temperature,
+    lr_factor,
+    train,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_hqa.py"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -80,7 +88,8 @@ def test_two_layer_run_lowers_each_layers_loss(
     for key, value in plain.state_dict().items():
         if key != "_extra_state":
             assert torch.equal(value, model.state_dict()[key])
-    # the lower layer was frozen while layer 2 trained: its statistics were not touched
+    # layer 2's normaliser absorbed the statistics of its input while it trained
+    # (that layer 1 stayed frozen meanwhile: see the in-process tests below)
     assert model.layers[1].normalizer.count > 0
 
 
@@ -259,9 +268,6 @@ def test_start_layer_adds_a_layer_on_top(
 def test_training_step_clears_the_moments_of_every_reset_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from conftest import tiny_config
-
-    from compressai_hqa.layers import ProbabilisticQuantizer
     from compressai_hqa.training.trainer import training_step
 
     torch.manual_seed(0)
@@ -292,3 +298,88 @@ def test_training_step_clears_the_moments_of_every_reset_code(
         state["exp_avg"][kept],
         beta1 * before["exp_avg"][kept] + (1 - beta1) * grad[kept],
     )
+
+
+# ------------------------------------------------------------------ in-process
+def _settings(data_root: Path, output: Path, **kwargs) -> TrainSettings:
+    """A tiny stack on the shipped MNIST subset, resets every 3 steps."""
+    config = replace(tiny_config(num_layers=3), reset_window=3)
+    options = dict(steps=12, batch_size=16, log_every=1, eval_images=64,
+                   progress=False, tensorboard=False)  # fmt: skip
+    return TrainSettings(config, data_root, output, **{**options, **kwargs})
+
+
+def test_the_layers_below_stay_bit_identical_while_a_layer_trains(
+    tmp_path: Path, mnist_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compressai_hqa.training import trainer
+
+    def tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        named = [*module.named_parameters(), *module.named_buffers()]
+        return {name: t.detach().clone() for name, t in named}
+
+    checked = []
+    real = trainer._train_layer
+
+    def train_layer(run: trainer.Run, layer: int, checkpoint: object) -> None:
+        below = tensors(run.model.layers[: layer - 1])
+        top = tensors(run.model.layers[layer - 1])
+        real(run, layer, checkpoint)
+        after = tensors(run.model.layers[: layer - 1])
+        assert after.keys() == below.keys()
+        for name, value in below.items():  # every parameter and buffer, bit for bit
+            assert torch.equal(after[name], value), (layer, name)
+        changed = tensors(run.model.layers[layer - 1])
+        assert not torch.equal(changed["quantizer.codebook"], top["quantizer.codebook"])
+        checked.append((layer, len(below)))
+
+    monkeypatch.setattr(trainer, "_train_layer", train_layer)
+    train(_settings(mnist_root, tmp_path / "run"))
+    assert [layer for layer, _ in checked] == [1, 2, 3]
+    assert checked[0][1] == 0 and 0 < checked[1][1] < checked[2][1]
+
+
+def test_schedules_reach_the_trained_layer_and_the_log(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    """Code reset in the first 75 % of the steps only; the temperature and the
+    learning rate of every step as the schedule functions give them."""
+    settings = _settings(mnist_root, tmp_path / "run", layers=2)
+    config, steps = settings.config, settings.steps
+    seen: list[tuple[bool, float]] = []
+
+    def record(module: torch.nn.Module, args: object) -> None:
+        if isinstance(module, ProbabilisticQuantizer) and module.training:
+            seen.append((module.code_reset, module.temperature.item()))
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        train(settings)
+    finally:
+        hook.remove()
+    reset_until = int(config.reset_fraction * steps)
+    assert reset_until == 9
+    temperatures = [
+        torch.tensor(
+            gumbel_temperature(s, steps, config.temp_start, config.temp_end)
+        ).item()  # the float32 buffer's value
+        for s in range(steps)
+    ]
+    for layer in range(2):  # each layer follows its own schedule
+        flags, temps = zip(*seen[layer * steps : (layer + 1) * steps], strict=True)
+        assert list(flags) == [True] * reset_until + [False] * (steps - reset_until)
+        assert list(temps) == temperatures
+    assert len(seen) == 2 * steps
+
+    rows = _rows(settings.output / "train_log.csv")
+    assert [(int(r["layer"]), int(r["step"])) for r in rows] == [
+        (layer, step) for layer in (1, 2) for step in range(1, steps + 1)
+    ]
+    for row in rows:
+        step = int(row["step"])  # steps done
+        assert float(row["temperature"]) == pytest.approx(temperatures[step - 1])
+        # the learning rate the next step uses (the scheduler has stepped)
+        factor = lr_factor(step, steps, config.lr_flat_fraction, config.lr_final_ratio)
+        assert float(row["lr"]) == pytest.approx(config.lr * factor, rel=1e-12)
+    lrs = [float(r["lr"]) for r in rows[:steps]]
+    assert lrs[0] == config.lr and lrs[-1] == pytest.approx(config.lr / 10)

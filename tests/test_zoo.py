@@ -78,11 +78,12 @@ def _card(name: str) -> dict:
 
 
 def test_shipped_weights_are_pinned_and_load_in_eval_mode() -> None:
+    from compressai_hqa.files import file_digest
     from compressai_hqa.zoo import pretrained
 
     filename, sha256 = pretrained.PRETRAINED["mnist"]
     path = pretrained.shipped_weights_path(filename)
-    assert pretrained.sha256sum(path) == sha256
+    assert file_digest(path) == sha256
     model = hqa(layer=5, pretrained=True)
     assert model.num_layers == 5 and not model.training
     assert [hqa(layer=k, pretrained=True).bits(32, 32) for k in range(1, 6)] == [

@@ -182,11 +182,11 @@ def compress_images(
         fingerprint=weights_fingerprint(model, prior),
         layer=model.num_layers,
         prior=prior,
-        num_codes=coder.num_symbols,
+        codebook_size=coder.codebook_size,
         factor=model.downsampling,
         sizes=tuple(sizes),
     )
-    payload = encode_payload(np.concatenate(codes), prior, coder.num_symbols, coder)
+    payload = encode_payload(np.concatenate(codes), prior, coder.codebook_size, coder)
     return pack(header, payload)
 
 
@@ -199,7 +199,7 @@ def check_model(header: Header, model: HQA, force: bool = False) -> None:
     config = model.config
     expected = {
         "layer": (header.layer, model.num_layers),
-        "codebook size": (header.num_codes, model.coder("uniform").num_symbols),
+        "codebook size": (header.codebook_size, model.codebook_size),
         "downsampling": (header.factor, model.downsampling),
     }
     for what, (stored, actual) in expected.items():
@@ -292,7 +292,7 @@ def decompress_images(
 @torch.no_grad()
 def count_codes(model: HQA, images: Tensor, batch_size: int = 1024) -> Tensor:
     """How often each top-layer code is the argmin code of ``images`` (K,) int64."""
-    counts = torch.zeros(model.coder().num_symbols, dtype=torch.int64)
+    counts = torch.zeros(model.codebook_size, dtype=torch.int64)
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(model.device)
         codes = model.quantize(x).reshape(-1).cpu()

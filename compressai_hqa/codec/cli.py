@@ -21,19 +21,12 @@ temporary name first and are renamed into place.
 from __future__ import annotations
 
 import argparse
-import glob
 import io
 import json
-import os
-import shutil
-import struct
 import sys
-import tempfile
-import zlib
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -49,6 +42,20 @@ from compressai_hqa.codec.api import (
     model_name,
     read_codes,
 )
+from compressai_hqa.codec.outputs import (
+    check_output_dir,
+    check_output_file,
+    image_names,
+    staging,
+    write_output,
+)
+from compressai_hqa.codec.sources import (
+    DataError,
+    UsageError,
+    expand_sources,
+    iter_images,
+    read_input,
+)
 from compressai_hqa.errors import CorruptStreamError
 
 __all__ = ["EXIT_DATA", "EXIT_USAGE", "main"]
@@ -56,18 +63,6 @@ __all__ = ["EXIT_DATA", "EXIT_USAGE", "main"]
 PROG = "compressai-hqa"
 EXIT_USAGE = 1
 EXIT_DATA = 2
-_IDX_MAGIC = b"\x00\x00\x08\x03"  # unsigned bytes, 3 dimensions
-_GZIP_MAGIC = b"\x1f\x8b"
-_MAX_IDX_BYTES = 1 << 30
-_GLOB_CHARS = frozenset("*?[")
-
-
-class UsageError(Exception):
-    """A problem with the command line or the environment (exit status 1)."""
-
-
-class DataError(Exception):
-    """Unreadable or corrupt input data (exit status 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,8 +80,9 @@ def _fail(status: int, message: str) -> NoReturn:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``compressai-hqa`` argument parser."""
-    from compressai_hqa.eval_model.data import COLOR_MODES
-    from compressai_hqa.models.hqa import PRIORS
+    from compressai_hqa.datasets import COLOR_MODES
+    from compressai_hqa.layers import QUANTIZE_MODES
+    from compressai_hqa.models import PRIORS
 
     parser = _Parser(
         prog=PROG,
@@ -151,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--decode",
-        choices=("argmin", "sample"),
+        choices=QUANTIZE_MODES,
         default="argmin",
         help="how lower layers re-quantise: deterministic argmin (default) or a "
         "seeded sample of each posterior",
@@ -223,8 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _compress(args: argparse.Namespace) -> None:
     if args.batch_size < 1 or args.idx_size < 0:
         raise UsageError("--batch-size must be >= 1 and --idx-size >= 0")
-    _check_output_file(args.output, args.force)
-    sources = _expand_sources(args.sources)
+    check_output_file(args.output, args.force)
+    sources = expand_sources(args.sources)
     model = _load_model(args.model, args.weights, args.layer, args.device)
     try:
         model.coder(args.prior)
@@ -232,145 +228,28 @@ def _compress(args: argparse.Namespace) -> None:
         raise UsageError(str(err)) from None
     count = sum(s.count for s in sources)
     with _progress(count, args.quiet, "compress") as bar:
-        images = _iter_images(sources, args.color_mode, args.idx_size)
+        images = iter_images(sources, args.color_mode, args.idx_size)
         try:
             data = compress_images(model, images, args.prior, args.batch_size, bar)
         except (ValueError, TypeError) as err:
             raise DataError(str(err)) from None
-    _write_file(args.output, data, args.force)
-
-
-@dataclass
-class _Source:
-    """One input: an image file, an IDX file, or stdin's bytes."""
-
-    name: str
-    path: Path | None = None
-    data: bytes | None = None
-    idx: Tensor | None = None  # uint8 (N, H, W) when the source is an IDX file
-
-    @property
-    def count(self) -> int:
-        return 1 if self.idx is None else len(self.idx)
-
-
-def _expand_sources(specs: Sequence[str]) -> list[_Source]:
-    from compressai_hqa.datasets import list_images
-
-    if list(specs).count("-") > 1:
-        raise UsageError("stdin (-) can be read only once")
-    sources: list[_Source] = []
-    for spec in specs:
-        if spec == "-":
-            sources.append(_classify(_Source("<stdin>", data=sys.stdin.buffer.read())))
-            continue
-        path = Path(spec)
-        if path.is_dir():
-            try:
-                files = list_images(path)
-            except ValueError as err:
-                raise UsageError(str(err)) from None
-        elif path.is_file():
-            files = [path]
-        elif _GLOB_CHARS & set(spec):
-            files = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
-            files = [p for p in files if p.is_file()]
-            if not files:
-                raise UsageError(f"no file matches {spec!r}")
-        else:
-            raise UsageError(f"no such file or folder: {spec}")
-        sources.extend(_classify(_Source(str(f), path=f)) for f in files)
-    return sources
-
-
-def _classify(source: _Source) -> _Source:
-    """Reads IDX files (recognised by their first bytes) into ``source.idx``."""
-    head = source.data[:4] if source.data is not None else _head(source.path)
-    if head.startswith(_GZIP_MAGIC) or head == _IDX_MAGIC:
-        data = source.data if source.data is not None else source.path.read_bytes()
-        source.idx = read_idx(data, source.name)
-        source.data = None
-    return source
-
-
-def _head(path: Path | None) -> bytes:
-    assert path is not None
-    try:
-        with open(path, "rb") as f:
-            return f.read(4)
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror}") from None
-
-
-def read_idx(data: bytes, name: str = "IDX file") -> Tensor:
-    """The images of an MNIST IDX file (gzipped or not): a uint8 (N, H, W) tensor.
-
-    Raises:
-        DataError: not an IDX file of unsigned bytes with 3 dimensions, sizes
-            out of range, or a length that does not match its header.
-    """
-    if data.startswith(_GZIP_MAGIC):
-        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            data = inflate.decompress(data, _MAX_IDX_BYTES + 1)
-        except zlib.error as err:
-            raise DataError(f"{name}: corrupt gzip data ({err})") from None
-        if len(data) > _MAX_IDX_BYTES or not inflate.eof:
-            raise DataError(f"{name}: corrupt or too large gzip data")
-    if len(data) < 16 or data[:4] != _IDX_MAGIC:
-        raise DataError(f"{name}: not an IDX file of images (unsigned bytes, 3 dims)")
-    count, height, width = struct.unpack(">III", data[4:16])
-    if not (1 <= count <= fmt.MAX_IMAGES and 1 <= height <= 0xFFFF):
-        raise DataError(f"{name}: {count} images of {height}x{width} out of range")
-    if not 1 <= width <= 0xFFFF or height * width > fmt.MAX_PIXELS:
-        raise DataError(f"{name}: images of {height}x{width} out of range")
-    if len(data) != 16 + count * height * width:
-        raise DataError(
-            f"{name}: {len(data) - 16} bytes of pixels, the header says "
-            f"{count} x {height} x {width}"
-        )
-    pixels = torch.frombuffer(bytearray(data[16:]), dtype=torch.uint8)
-    return pixels.view(count, height, width)
-
-
-def _iter_images(
-    sources: Sequence[_Source], color_mode: str | None, idx_size: int
-) -> Iterator[Tensor]:
-    from compressai_hqa.datasets import resize_images
-    from compressai_hqa.eval_model.data import load_image
-
-    for source in sources:
-        if source.idx is not None:
-            for start in range(0, len(source.idx), 1024):
-                x = source.idx[start : start + 1024].unsqueeze(1).float() / 255.0
-                if idx_size and x.shape[-1] == x.shape[-2]:
-                    x = resize_images(x, idx_size)
-                if color_mode == "RGB":
-                    x = x.repeat(1, 3, 1, 1)
-                yield from x.unbind(0)
-            continue
-        stream = io.BytesIO(source.data) if source.data is not None else source.path
-        try:
-            image = load_image(stream, color_mode, max_pixels=fmt.MAX_PIXELS)
-        except ValueError as err:
-            raise DataError(str(err).replace(str(stream), source.name)) from None
-        yield image
+    write_output(args.output, data, args.force)
 
 
 # --------------------------------------------------------------- decompress
 def _decompress(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
-    data = _read_input(args.input)
+    data = read_input(args.input)
     header, _ = fmt.unpack(data)  # validates the container before loading models
     if args.output == "-" and header.count != 1:
         raise UsageError(
             f"the file holds {header.count} images: write them to a folder (-o DIR)"
         )
-    names = _image_names(header.count)
+    names = image_names(header.count)
     out_dir = None if args.output == "-" else Path(args.output)
     if out_dir is not None:
-        _check_output_dir(out_dir, names, args.force)
+        check_output_dir(out_dir, names, args.force)
     model = _load_model(
         header.model,
         args.weights,
@@ -392,16 +271,11 @@ def _decompress(args: argparse.Namespace) -> None:
         return
     with (
         _progress(header.count, args.quiet, "decompress") as bar,
-        _staging(out_dir, args.force) as tmp,
+        staging(out_dir, args.force) as tmp,
     ):
         for name, image in zip(names, images, strict=True):
             _png(image).save(tmp / name, format="PNG")
             bar.update(1)
-
-
-def _image_names(count: int) -> list[str]:
-    width = max(5, len(str(count - 1)))
-    return [f"{i:0{width}d}.png" for i in range(count)]
 
 
 def _png(image: Tensor) -> Any:
@@ -419,43 +293,9 @@ def to_uint8(image: Tensor) -> Tensor:
     return (image.float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
 
 
-def _check_output_dir(out_dir: Path, names: Sequence[str], force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and not force:
-        clashes = [n for n in names if (out_dir / n).exists()]
-        if clashes:
-            raise UsageError(
-                f"{out_dir / clashes[0]} exists ({len(clashes)} of the outputs do); "
-                "pass --force to overwrite"
-            )
-
-
-@contextmanager
-def _staging(out_dir: Path, force: bool) -> Iterator[Path]:
-    """A temporary folder whose files move into ``out_dir`` only on success."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent)
-    )
-    try:
-        yield tmp
-        if not out_dir.exists():
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
-            os.replace(tmp, out_dir)
-            return
-        for item in sorted(tmp.iterdir()):
-            target = out_dir / item.name
-            if target.exists() and not force:
-                raise UsageError(f"{target} appeared meanwhile; nothing replaced")
-            os.replace(item, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 # --------------------------------------------------------------------- info
 def _info(args: argparse.Namespace) -> None:
-    data = _read_input(args.input)
+    data = read_input(args.input)
     header, payload = fmt.unpack(data)
     sizes = list(dict.fromkeys(header.sizes))  # distinct, in file order
     info: dict[str, Any] = {
@@ -464,7 +304,7 @@ def _info(args: argparse.Namespace) -> None:
         "fingerprint": header.fingerprint.hex(),
         "layer": header.layer,
         "prior": header.prior,
-        "codebook_size": header.num_codes,
+        "codebook_size": header.codebook_size,
         "downsampling": header.factor,
         "images": header.count,
         "sizes": [f"{s.height}x{s.width}x{s.channels}" for s in sizes],
@@ -545,50 +385,6 @@ def _load_model(
     if target.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: CUDA is not available")
     return model.truncate(layer).eval().to(target)
-
-
-def _read_input(spec: str) -> bytes:
-    if spec == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(spec).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {spec}") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {spec}: {err.strerror}") from None
-
-
-def _check_output_file(spec: str, force: bool) -> None:
-    if spec != "-" and Path(spec).is_dir():
-        raise UsageError(f"{spec} is a folder; -o names the .hqa file")
-    if spec != "-" and Path(spec).exists() and not force:
-        raise UsageError(f"{spec} exists; pass --force to overwrite it")
-
-
-def _write_file(spec: str, data: bytes, force: bool) -> None:
-    """Writes ``data`` to stdout or atomically (temporary file + rename)."""
-    if spec == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    path = Path(spec)
-    _check_output_file(spec, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager

@@ -3,21 +3,21 @@
 Layout (version 1; integers little-endian and unsigned; ``docs/format.md`` is
 the reference)::
 
-    magic        4   b"\\x89HQA"
-    version      u8  1
-    prior        u8  0 = uniform (bit-packed), 1 = learned (rANS)
-    layer        u8  the HQA layer whose codes are stored (1..255)
-    flags        u8  bit 0: one (H, W, C) for all images; other bits 0
-    fingerprint  16  first 16 bytes of the SHA-256 of the weights (and prior)
-    num_codes    u16 codebook size K of that layer (2..32768)
-    log2_factor  u8  log2 of the downsampling factor f between pixels and codes
-    name_length  u8  1..64
-    name         ..  model name, ASCII [A-Za-z0-9._-], e.g. "hqa-mnist"
-    count        u32 number of images N (1..MAX_IMAGES)
-    sizes        ..  (H u16, W u16, C u8) once if bit 0 of flags, else N times
-    payload_len  u32 bytes of the payload
-    payload      ..  the codes of all images, image after image, row-major
-    crc32        u32 CRC-32 (zlib) of every byte before it
+    magic          4   b"\\x89HQA"
+    version        u8  1
+    prior          u8  0 = uniform (bit-packed), 1 = learned (rANS)
+    layer          u8  the HQA layer whose codes are stored (1..255)
+    flags          u8  bit 0: one (H, W, C) for all images; other bits 0
+    fingerprint    16  first 16 bytes of the SHA-256 of the weights (and prior)
+    codebook_size  u16 number of codes K of that layer (2..32768)
+    log2_factor    u8  log2 of the downsampling factor f between pixels and codes
+    name_length    u8  1..64
+    name           ..  model name, ASCII [A-Za-z0-9._-], e.g. "hqa-mnist"
+    count          u32 number of images N (1..MAX_IMAGES)
+    sizes          ..  (H u16, W u16, C u8) once if bit 0 of flags, else N times
+    payload_len    u32 bytes of the payload
+    payload        ..  the codes of all images, image after image, row-major
+    crc32          u32 CRC-32 (zlib) of every byte before it
 
 Every image of H x W pixels has ``ceil(H / f) * ceil(W / f)`` codes. With the
 uniform prior (K a power of two, b = log2 K) the payload is the codes'
@@ -104,7 +104,7 @@ class Header:
         fingerprint: 16 bytes identifying the weights (and learned prior).
         layer: the layer whose codes are stored.
         prior: ``"uniform"`` or ``"learned"``.
-        num_codes: codebook size K of that layer.
+        codebook_size: number of codes K of that layer.
         factor: downsampling factor between pixels and codes (a power of two).
         sizes: the original size of every image.
         version: format version.
@@ -114,7 +114,7 @@ class Header:
     fingerprint: bytes
     layer: int
     prior: str
-    num_codes: int
+    codebook_size: int
     factor: int
     sizes: tuple[ImageSize, ...]
     version: int = VERSION
@@ -154,7 +154,7 @@ class Header:
     @property
     def ideal_bits(self) -> int:
         """``total_codes * log2 K``: the paper's rate of all images (uniform)."""
-        return round(self.total_codes * math.log2(self.num_codes))
+        return round(self.total_codes * math.log2(self.codebook_size))
 
 
 def _fail(message: str) -> CorruptStreamError:
@@ -171,7 +171,7 @@ def _check_header(h: Header) -> None:
         raise _fail("the weights fingerprint must be 16 bytes")
     if not 1 <= h.layer <= 255:
         raise _fail(f"layer {h.layer} out of range")
-    k = h.num_codes
+    k = h.codebook_size
     if not 2 <= k <= 1 << 15:
         raise _fail(f"codebook size {k} out of range")
     if h.prior == "uniform" and k & (k - 1):
@@ -204,7 +204,7 @@ def pack(header: Header, payload: bytes) -> bytes:
             header.layer,
             _FLAG_SHARED if shared else 0,
             header.fingerprint,
-            header.num_codes,
+            header.codebook_size,
             header.factor.bit_length() - 1,
             len(name),
         ),
@@ -239,7 +239,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         raise _fail("CRC-32 mismatch (the file is damaged, truncated or extended)")
     fields = _FIXED.unpack_from(body)
     version, prior_id, layer, flags, fingerprint = fields[1:6]
-    num_codes, log2_factor, name_length = fields[6:]
+    codebook_size, log2_factor, name_length = fields[6:]
     if version > VERSION:
         raise CorruptStreamError(
             f".hqa format version {version} is newer than this compressai_hqa "
@@ -290,7 +290,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         fingerprint=fingerprint,
         layer=layer,
         prior=priors[prior_id],
-        num_codes=num_codes,
+        codebook_size=codebook_size,
         factor=1 << log2_factor,
         sizes=sizes,
         version=version,
@@ -307,30 +307,30 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
 def _payload_bounds(header: Header) -> tuple[int, int]:
     n = header.total_codes
     if header.prior == "uniform":
-        size = -(-n * (header.num_codes.bit_length() - 1) // 8)
+        size = -(-n * (header.codebook_size.bit_length() - 1) // 8)
         return size, size
     return 8, 8 + 4 * n
 
 
 # ------------------------------------------------------------------ payload
 def encode_payload(
-    codes: np.ndarray, prior: str, num_codes: int, coder: CategoricalCoder | None
+    codes: np.ndarray, prior: str, codebook_size: int, coder: CategoricalCoder | None
 ) -> bytes:
     """The payload of all ``codes`` (a flat integer array, image after image).
 
     Args:
-        codes: code indices in [0, num_codes).
+        codes: code indices in [0, codebook_size).
         prior: ``"uniform"`` (bit-packing) or ``"learned"`` (rANS with ``coder``).
-        num_codes: codebook size K.
+        codebook_size: number of codes K.
         coder: the learned prior's coder (``prior="learned"`` only).
     """
     codes = np.asarray(codes).reshape(-1)
-    if codes.size and (codes.min() < 0 or codes.max() >= num_codes):
-        raise ValueError(f"codes must be in [0, {num_codes})")
+    if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
+        raise ValueError(f"codes must be in [0, {codebook_size})")
     if prior == "uniform":
-        return pack_bits(codes, num_codes.bit_length() - 1)
-    if coder is None or coder.num_symbols != num_codes:
-        raise ValueError(f"the learned prior needs a coder over {num_codes} codes")
+        return pack_bits(codes, codebook_size.bit_length() - 1)
+    if coder is None or coder.codebook_size != codebook_size:
+        raise ValueError(f"the learned prior needs a coder over {codebook_size} codes")
     return coder.encode(codes.astype(np.int64).tolist())
 
 
@@ -345,10 +345,10 @@ def decode_payload(
     """
     n = header.total_codes
     if header.prior == "uniform":
-        return unpack_bits(payload, n, header.num_codes.bit_length() - 1)
-    if coder is None or coder.num_symbols != header.num_codes:
+        return unpack_bits(payload, n, header.codebook_size.bit_length() - 1)
+    if coder is None or coder.codebook_size != header.codebook_size:
         raise ValueError(
-            f"the learned prior needs a coder over {header.num_codes} codes"
+            f"the learned prior needs a coder over {header.codebook_size} codes"
         )
     return np.asarray(coder.decode(payload, n), dtype=np.int64)
 

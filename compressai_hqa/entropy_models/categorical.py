@@ -46,7 +46,7 @@ from compressai_hqa.errors import CorruptStreamError
 
 __all__ = [
     "GUARD_SYMBOLS",
-    "MAX_SYMBOLS",
+    "MAX_CODEBOOK_SIZE",
     "PRECISION",
     "CategoricalCoder",
     "quantize_frequencies",
@@ -54,8 +54,8 @@ __all__ = [
 
 PRECISION = 16
 GUARD_SYMBOLS = 2
-#: Largest alphabet: every symbol needs a 16-bit frequency of at least 2.
-MAX_SYMBOLS = 1 << (PRECISION - 1)
+#: Largest codebook: every code needs a 16-bit frequency of at least 2.
+MAX_CODEBOOK_SIZE = 1 << (PRECISION - 1)
 _TOTAL = 1 << PRECISION
 # Symbol 0 (65535/65536), symbol 1 (1/65536, never encoded), escape of zero width.
 _GUARD_CDF = [0, _TOTAL - 1, _TOTAL, _TOTAL]
@@ -75,8 +75,8 @@ def quantize_frequencies(counts: Sequence[int]) -> tuple[int, ...]:
     """
     counts = [int(c) for c in counts]
     k = len(counts)
-    if not 2 <= k <= MAX_SYMBOLS:
-        raise ValueError(f"need 2 to {MAX_SYMBOLS} counts, got {k}")
+    if not 2 <= k <= MAX_CODEBOOK_SIZE:
+        raise ValueError(f"need 2 to {MAX_CODEBOOK_SIZE} counts, got {k}")
     if min(counts) < 0:
         raise ValueError("counts must be non-negative")
     if sum(counts) == 0:
@@ -105,9 +105,9 @@ class CategoricalCoder:
 
     def __init__(self, frequencies: Sequence[int]) -> None:
         freqs = tuple(int(f) for f in frequencies)
-        if not 2 <= len(freqs) <= MAX_SYMBOLS:
+        if not 2 <= len(freqs) <= MAX_CODEBOOK_SIZE:
             raise ValueError(
-                f"a categorical prior needs 2 to {MAX_SYMBOLS} symbols, "
+                f"a categorical prior needs 2 to {MAX_CODEBOOK_SIZE} codes, "
                 f"got {len(freqs)}"
             )
         if min(freqs) < 1 or sum(freqs) != _TOTAL:
@@ -129,8 +129,8 @@ class CategoricalCoder:
 
     # ------------------------------------------------------------- properties
     @property
-    def num_symbols(self) -> int:
-        """Alphabet size K."""
+    def codebook_size(self) -> int:
+        """Number of codes K (the symbols are the codes 0 to K - 1)."""
         return len(self.frequencies)
 
     @property
@@ -180,8 +180,8 @@ class CategoricalCoder:
             values = symbols.detach().reshape(-1).to("cpu", torch.int64).tolist()
         else:
             values = [int(s) for s in symbols]
-            if values and (min(values) < 0 or max(values) >= self.num_symbols):
-                raise ValueError(f"symbols must be in [0, {self.num_symbols})")
+            if values and (min(values) < 0 or max(values) >= self.codebook_size):
+                raise ValueError(f"symbols must be in [0, {self.codebook_size})")
         return self._encode(values)
 
     def decode(self, stream: bytes, count: int) -> list[int]:
@@ -232,7 +232,7 @@ class CategoricalCoder:
         )
         values, guards = decoded[:count], decoded[count:]
         if any(guards) or (
-            values and (min(values) < 0 or max(values) >= self.num_symbols)
+            values and (min(values) < 0 or max(values) >= self.codebook_size)
         ):
             raise CorruptStreamError("corrupt bitstream: invalid code or guard")
         if self._encode(values) != stream:
@@ -276,5 +276,7 @@ class CategoricalCoder:
     def _check_symbols(self, symbols: Tensor) -> None:
         if symbols.is_floating_point() or symbols.is_complex():
             raise TypeError(f"symbols must be integers, got {symbols.dtype}")
-        if symbols.numel() and (symbols.min() < 0 or symbols.max() >= self.num_symbols):
-            raise ValueError(f"symbols must be in [0, {self.num_symbols})")
+        if symbols.numel() and (
+            symbols.min() < 0 or symbols.max() >= self.codebook_size
+        ):
+            raise ValueError(f"symbols must be in [0, {self.codebook_size})")

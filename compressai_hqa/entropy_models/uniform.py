@@ -20,7 +20,7 @@ from torch import Tensor
 
 from compressai_hqa.entropy_models.categorical import (
     GUARD_SYMBOLS,
-    MAX_SYMBOLS,
+    MAX_CODEBOOK_SIZE,
     PRECISION,
     CategoricalCoder,
 )
@@ -32,26 +32,29 @@ class UniformCategoricalCoder(CategoricalCoder):
     """Codes integers in [0, K) with probability 1/K each.
 
     Args:
-        num_symbols: alphabet size K (2 <= K <= 32768); a power of two gives
+        codebook_size: number of codes K (2 <= K <= 32768); a power of two gives
             exact rates and stream lengths.
     """
 
-    def __init__(self, num_symbols: int) -> None:
-        if not 2 <= num_symbols <= MAX_SYMBOLS:
-            raise ValueError(f"num_symbols must be in [2, 32768], got {num_symbols}")
-        base, extra = divmod(1 << PRECISION, num_symbols)
-        super().__init__([base + (i < extra) for i in range(num_symbols)])
+    def __init__(self, codebook_size: int) -> None:
+        if not 2 <= codebook_size <= MAX_CODEBOOK_SIZE:
+            raise ValueError(
+                f"codebook_size must be in [2, {MAX_CODEBOOK_SIZE}], "
+                f"got {codebook_size}"
+            )
+        base, extra = divmod(1 << PRECISION, codebook_size)
+        super().__init__([base + (i < extra) for i in range(codebook_size)])
 
     @property
     def bits_per_symbol(self) -> float:
         """Ideal rate log2 K of one symbol."""
-        return math.log2(self.num_symbols)
+        return math.log2(self.codebook_size)
 
     def likelihoods(self, symbols: Tensor) -> Tensor:
         """Probability 1/K of every symbol, shaped like ``symbols`` (float)."""
         return torch.full(
             symbols.shape,
-            1.0 / self.num_symbols,
+            1.0 / self.codebook_size,
             dtype=torch.float32,
             device=symbols.device,
         )

@@ -2,7 +2,8 @@
 
 ``python -m compressai_hqa.eval_model`` keeps CompressAI's ``eval_model`` command
 line and JSON and adds MNIST, ``mse``/``bits``, rFID and the MNIST classifier's
-error (see ``__main__``). The pieces are usable from Python:
+error (``__main__`` parses the arguments, :mod:`.run` runs them). The pieces are
+usable from Python:
 :func:`load_eval_images`, :func:`evaluate` and :mod:`.rfid`.
 """
 

@@ -58,13 +58,12 @@ def code_statistics(
         images: (N, C, H, W) in [0, 1].
         batch_size: images per forward pass.
     """
-    quantizer = model.top.quantizer
-    k = quantizer.num_codes
+    k = model.codebook_size
     counts = torch.zeros(k, dtype=torch.long)
     posterior_entropy, positions = 0.0, 0
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(model.device)
-        logits = quantizer.logits(model.encode(x))
+        logits = model.logits(x)
         counts += torch.bincount(logits.argmax(-1).flatten().cpu(), minlength=k)
         log_q = logits.log_softmax(-1)
         entropy = -(log_q.exp() * log_q).sum(-1)

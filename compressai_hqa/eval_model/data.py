@@ -13,27 +13,16 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 
-from PIL import Image
 from torch import Tensor
 
-from compressai_hqa.datasets import list_images, load_mnist
+from compressai_hqa.datasets import COLOR_MODES, list_images, load_image, load_mnist
 
-__all__ = [
-    "COLOR_MODES",
-    "EvalImages",
-    "load_eval_images",
-    "load_image",
-]
+__all__ = ["EvalImages", "load_eval_images"]
 
-#: Conversions one may ask for: PIL's ``L`` (ITU-R 601-2 luma) or ``RGB``.
-COLOR_MODES = ("L", "RGB")
 _MNIST_PREFIX = "mnist:"
-# PIL modes read without asking: palette and 1-bit images are decoded, alpha dropped.
-_NATIVE_MODES = {"L": "L", "1": "L", "LA": "L", "RGB": "RGB", "P": "RGB", "RGBA": "RGB"}
 
 
 @dataclass(frozen=True)
@@ -147,45 +136,3 @@ def load_eval_images(spec: str, color_mode: str | None = None) -> EvalImages:
     same_size = len({tuple(t.shape) for t in tensors}) == 1
     images = torch.stack(tensors) if same_size else tuple(tensors)
     return EvalImages(str(root), images, ids)
-
-
-def load_image(
-    source: str | Path | BinaryIO,
-    color_mode: str | None = None,
-    max_pixels: int | None = None,
-) -> Tensor:
-    """One image as a (C, H, W) float tensor in [0, 1], with its own channels.
-
-    Args:
-        source: a path or a binary file object.
-        color_mode: convert to PIL mode ``"L"`` or ``"RGB"``; by default
-            grayscale (``L``, ``1``, ``LA``) reads as 1 channel and colour
-            (``RGB``, ``P``, ``RGBA``) as 3 (alpha dropped).
-        max_pixels: refuse larger images before decoding them.
-
-    Raises:
-        ValueError: the file is not a readable image (not an image, truncated,
-            unsupported mode, too large), in one line naming the source.
-    """
-    from torchvision.transforms.functional import pil_to_tensor
-
-    name = getattr(source, "name", source)
-    try:
-        with Image.open(source) as img:
-            width, height = img.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise ValueError(f"{width}x{height} pixels is more than {max_pixels}")
-            if color_mode is None:
-                if img.mode not in _NATIVE_MODES:
-                    raise ValueError(
-                        f"unsupported image mode {img.mode!r}; pass "
-                        "--color-mode L or RGB to convert it"
-                    )
-                mode = _NATIVE_MODES[img.mode]
-            else:
-                mode = color_mode
-            return pil_to_tensor(img.convert(mode)).float().div_(255.0)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        # PIL: UnidentifiedImageError (an OSError), truncated data, bad headers
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"cannot read image {name}: {reason}") from None

@@ -29,10 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.models import HQA
+from compressai_hqa.models import DECODE_MODES, HQA
 
 __all__ = [
-    "DECODE_MODES",
     "MSSSIM_MIN_SIDE",
     "CodedBatch",
     "EvalOptions",
@@ -42,9 +41,6 @@ __all__ = [
     "image_metrics",
 ]
 
-#: ``--decode``: HQA's deterministic decode, one stochastic decode, or the mean
-#: of several (paper Figure 6).
-DECODE_MODES = ("argmin", "sample", "average")
 #: pytorch-msssim (5 scales, 11-pixel window) needs a short side above this.
 MSSSIM_MIN_SIDE = 160
 
@@ -56,8 +52,8 @@ class EvalOptions:
     Args:
         entropy_estimation: rate from the likelihoods instead of real bitstreams
             (encoding and decoding times are then half of the forward pass each).
-        decode: one of :data:`DECODE_MODES` (``"sample"`` and ``"average"`` for
-            HQA only).
+        decode: one of :data:`compressai_hqa.models.DECODE_MODES` (``"sample"``
+            and ``"average"`` for HQA only).
         seed: seed of the generator of stochastic decoding (CPU generator: the
             same codes on every device).
         num_samples: decodes averaged by ``decode="average"``.
@@ -159,28 +155,23 @@ def code_batch(
     device = x.device
     height, width = x.shape[-2:]
     is_hqa = isinstance(model, HQA)
-    if (options.decode != "argmin" or options.sample_top) and not is_hqa:
+    stochastic = options.decode != "argmin" or options.sample_top
+    if stochastic and not is_hqa:
         raise ValueError(f"--decode {options.decode} needs an HQA model")
-
-    def sampled_top() -> Tensor:
-        return model.quantize(x, "sample", generator)
-
-    def decode(indices: Tensor) -> Tensor:
-        if options.decode == "average":
-            return model.decode_average(
-                indices, options.num_samples, generator, size=(height, width)
-            )
-        return model.decode(indices, options.decode, generator, size=(height, width))
+    decoding = (options.decode, generator)
 
     if options.entropy_estimation:
         start = _now(device)
-        if options.decode == "argmin" and not options.sample_top:
+        if not stochastic:
             out = model(x)
             x_hat, likelihoods = out["x_hat"], list(out["likelihoods"].values())
-        else:
-            indices = sampled_top() if options.sample_top else model.quantize(x)
-            x_hat = decode(indices)
-            likelihoods = [model.entropy_coder.likelihoods(indices)]
+        else:  # the rate is that of the transmitted argmin code
+            top = "sample" if options.sample_top else "argmin"
+            indices = model.quantize(x, top, generator)
+            x_hat = model.decode(
+                indices, *decoding, (height, width), options.num_samples
+            )
+            likelihoods = [model.likelihoods(indices)]
         elapsed = _now(device) - start
         bits = sum(-torch.log2(p.float()).flatten(1).sum(1) for p in likelihoods)
         return CodedBatch(x_hat.float(), bits.tolist(), elapsed / 2, elapsed / 2)
@@ -189,17 +180,12 @@ def code_batch(
         start = _now(device)
         out_enc = model.compress(x)
         mid = _now(device)
-        if options.sample_top:
-            x_hat = decode(sampled_top())
-        elif options.decode == "average":
-            indices = model.entropy_coder.decompress(
-                out_enc["strings"][0], model.latent_shape(height, width)
-            )
-            x_hat = decode(indices)
+        if options.sample_top:  # decodes a drawn top code, not the stream's
+            x_hat = model.reconstruct(x, *decoding, True, options.num_samples)
         else:
-            x_hat = model.decompress(
-                out_enc["strings"], out_enc["shape"], options.decode, generator
-            )["x_hat"]
+            strings, shape = out_enc["strings"], out_enc["shape"]
+            x_hat = model.decompress(strings, shape, *decoding, options.num_samples)
+            x_hat = x_hat["x_hat"]
         end = _now(device)
     else:
         from compressai.ops import compute_padding

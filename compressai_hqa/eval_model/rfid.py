@@ -2,15 +2,13 @@
 
 The Inception features of the originals do not depend on the codec, so they are
 computed once per dataset, number of images and Inception weights, and cached in
-:func:`compressai_hqa.datasets.cache_dir` (``fid_features/``): evaluating several
+:func:`compressai_hqa.files.cache_dir` (``fid_features/``): evaluating several
 qualities or checkpoints then costs one Inception pass each.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 
 from collections.abc import Sequence
 
@@ -20,6 +18,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from compressai_hqa.eval_model.data import EvalImages
+from compressai_hqa.files import atomic_write, cache_dir
 from compressai_hqa.metrics.fid import frechet_distance, inception_features
 
 __all__ = ["FID_BATCH_SIZE", "reference_features", "rfid"]
@@ -36,8 +35,6 @@ def reference_features(
     The cache key is the SHA-256 of the images' pixels, ``count`` and the source
     of the Inception weights.
     """
-    from compressai_hqa.datasets import cache_dir
-
     source = getattr(inception, "weights_source", "unknown")
     key = hashlib.sha256(
         f"{source}|{count}|{images.fingerprint(count)}".encode()
@@ -49,10 +46,7 @@ def reference_features(
     features = inception_features(
         originals, inception, FID_BATCH_SIZE, progress=progress
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as f:
-        np.save(f, features)
-    os.replace(f.name, path)
+    atomic_write(path, lambda f: np.save(f, features))
     return features
 
 

@@ -37,6 +37,7 @@ import torch
 
 from torch import Tensor
 
+from compressai_hqa.datasets import COLOR_MODES
 from compressai_hqa.figures.grid import GridLayout
 from compressai_hqa.models import HQA
 
@@ -50,6 +51,16 @@ HEADER_HEIGHT = 14
 
 def _int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
+
+
+def _add_image_choice(parser: argparse.ArgumentParser, num: int) -> None:
+    """``--indices`` or the first ``--num`` images."""
+    parser.add_argument(
+        "--indices", type=_int_list, default=None, help="images, e.g. 0,1,2"
+    )
+    parser.add_argument(
+        "--num", type=int, default=num, help=f"first N images (default: {num})"
+    )
 
 
 def setup_args() -> argparse.ArgumentParser:
@@ -74,7 +85,7 @@ def setup_args() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--color-mode",
-        choices=("L", "RGB"),
+        choices=COLOR_MODES,
         default=None,
         help="convert the images to PIL mode L or RGB",
     )
@@ -98,8 +109,7 @@ def setup_args() -> argparse.ArgumentParser:
         parents=[model, images, layout],
         help="reconstructions at every layer (Table 2)",
     )
-    p.add_argument("--indices", type=_int_list, default=None, help="images, e.g. 0,1,2")
-    p.add_argument("--num", type=int, default=8, help="first N images (default: 8)")
+    _add_image_choice(p, num=8)
     p.add_argument("--layers", type=_int_list, default=None, help="e.g. 1,3,5")
 
     p = sub.add_parser(
@@ -127,8 +137,7 @@ def setup_args() -> argparse.ArgumentParser:
         parents=[model, images, layout],
         help="stochastic decodes and their mean (Figure 6, Table 6)",
     )
-    p.add_argument("--indices", type=_int_list, default=None, help="images, e.g. 0,1,2")
-    p.add_argument("--num", type=int, default=4, help="first N images (default: 4)")
+    _add_image_choice(p, num=4)
     p.add_argument("--samples", type=int, default=6, help="samples shown (6)")
     p.add_argument("--average-of", type=int, default=16, help="samples averaged (16)")
     p.add_argument("--layer", type=int, default=None, help="default: top layer")

@@ -1,10 +1,8 @@
-"""The qualitative figures of the HQA paper, from any HQA stack.
+"""The qualitative figures of the HQA paper (see :class:`~compressai_hqa.HQA`).
 
-Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
-"Hierarchical Quantized Autoencoders", NeurIPS 2020: Table 2 (reconstructions at
-every layer), Tables 4 and 8 (interpolation of top-layer ``z_e``), Figure 4
-(decodes of all top-layer codes) and Figure 6 / Table 6 (stochastic decodes and
-their average).
+Table 2 (reconstructions at every layer), Tables 4 and 8 (interpolation of
+top-layer ``z_e``), Figure 4 (decodes of all top-layer codes) and Figure 6 /
+Table 6 (stochastic decodes and their average), from any HQA stack.
 """
 
 from __future__ import annotations
@@ -88,7 +86,7 @@ def interpolation_figure(
         m = model.truncate(layer).eval()
         z_a, z_b = m.encode(torch.stack([first, second])).unbind(0)
         z = (1 - t) * z_a + t * z_b
-        decoded = m.decode(m.top.quantizer.quantize(z), size=(height, width))
+        decoded = m.decode(m.top.quantize(z), size=(height, width))
         rows.append(torch.cat([first[None], decoded, second[None]]))
         labels.append(f"layer {layer}\n{m.bits(height, width)} bits")
     return render_grid(rows, layout, labels)
@@ -117,12 +115,10 @@ def codes_figure(
     """
     m = model.truncate(model.num_layers if layer is None else layer).eval()
     size = size or model.config.image_size
-    num_codes = m.top.quantizer.num_codes
-    columns = columns or math.ceil(math.sqrt(num_codes))
-    h, w = m.latent_shape(size, size)
-    indices = torch.arange(num_codes, device=m.device).view(-1, 1, 1).expand(-1, h, w)
-    decoded = m.decode(indices.contiguous(), size=(size, size))
-    rows = [decoded[i : i + columns] for i in range(0, num_codes, columns)]
+    k = m.codebook_size
+    columns = columns or math.ceil(math.sqrt(k))
+    decoded = m.decode(m.code_grids(size, size), size=(size, size))
+    rows = [decoded[i : i + columns] for i in range(0, k, columns)]
     return render_grid(rows, layout)
 
 
@@ -160,7 +156,7 @@ def diversity_figure(
         m.decode(indices, "sample", generator, size=(height, width))
         for _ in range(samples)
     ]
-    columns.append(m.decode_average(indices, average_of, generator, (height, width)))
+    columns.append(m.decode(indices, "average", generator, (height, width), average_of))
     grid = torch.stack(columns, dim=1)  # (N, columns, C, H, W)
     bits = m.bits(height, width)
     labels = ["original", "argmin"]

@@ -26,16 +26,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.configs import RESET_RULES
+from compressai_hqa.layers.gumbel import relaxed_one_hot, sample_categorical
 
-__all__ = [
-    "RESET_RULES",
-    "ProbabilisticQuantizer",
-    "QuantizerOutput",
-    "gumbel_noise",
-    "relaxed_one_hot",
-    "sample_categorical",
-]
+__all__ = ["QUANTIZE_MODES", "RESET_RULES", "ProbabilisticQuantizer", "QuantizerOutput"]
 
+
+#: How a code is chosen from the posterior q(k|z): the nearest code
+#: (deterministic) or a draw (with a caller's generator).
+QUANTIZE_MODES = ("argmin", "sample")
 
 #: Candidate encoder outputs considered by the data-driven reset (a strided
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
@@ -67,12 +65,12 @@ class ProbabilisticQuantizer(nn.Module):
 
     The Gumbel temperature and the code-usage window are buffers, so they are
     saved in the state dict and a resumed run continues exactly. Code resetting
-    (paper C.4) is on by default and runs only in training mode; the trainer
-    switches :attr:`code_reset` off for the last quarter of the steps.
+    (paper C.4) is on by default and runs only in training mode;
+    :meth:`set_temperature` and :meth:`set_code_reset` follow a schedule.
 
     Args:
-        num_codes: codebook size K.
-        dim: code dimension D.
+        codebook_size: number of codes K.
+        codebook_dim: code dimension D.
         temperature: initial Gumbel-softmax temperature.
         reset_window: batches over which code usage is counted.
         reset_threshold: a code is dead when its count over a window is below
@@ -91,8 +89,8 @@ class ProbabilisticQuantizer(nn.Module):
 
     def __init__(
         self,
-        num_codes: int,
-        dim: int,
+        codebook_size: int,
+        codebook_dim: int,
         temperature: float = 1.0,
         reset_window: int = 20,
         reset_threshold: float = 0.03,
@@ -103,23 +101,35 @@ class ProbabilisticQuantizer(nn.Module):
         super().__init__()
         if reset_rule not in RESET_RULES:
             raise ValueError(f"reset_rule must be one of {RESET_RULES}: {reset_rule!r}")
-        self.num_codes = num_codes
-        self.dim = dim
+        self.codebook_size = codebook_size
+        self.codebook_dim = codebook_dim
         self.reset_window = reset_window
         self.reset_threshold = reset_threshold
         self.reset_noise = reset_noise
         self.reset_rule = reset_rule
         self.reset_min_distance = reset_min_distance
         self.code_reset = True
-        self.codebook = nn.Parameter(torch.randn(num_codes, dim))
+        # State-dict names (codebook, temperature, usage, window_step) are part
+        # of the checkpoint format: keep them.
+        self.codebook = nn.Parameter(torch.randn(codebook_size, codebook_dim))
         self.register_buffer("temperature", torch.tensor(float(temperature)))
-        self.register_buffer("usage", torch.zeros(num_codes, dtype=torch.int64))
+        self.register_buffer("usage", torch.zeros(codebook_size, dtype=torch.int64))
         self.register_buffer("window_step", torch.zeros((), dtype=torch.int64))
-        # The codes moved by the last reset; lets the trainer clear their
-        # optimiser moments.
+        # The codes moved by the last reset (e.g. to clear their optimiser moments).
         self.register_buffer(
-            "reset_mask", torch.zeros(num_codes, dtype=torch.bool), persistent=False
+            "reset_mask",
+            torch.zeros(codebook_size, dtype=torch.bool),
+            persistent=False,
         )
+
+    # ---------------------------------------------------------- schedule
+    def set_temperature(self, temperature: float) -> None:
+        """Sets the Gumbel-softmax temperature of training (in place, a buffer)."""
+        self.temperature.fill_(temperature)
+
+    def set_code_reset(self, enabled: bool) -> None:
+        """Turns code resetting on or off (it only ever runs in training mode)."""
+        self.code_reset = bool(enabled)
 
     # ------------------------------------------------------------------ maths
     def distances(self, z: Tensor) -> Tensor:
@@ -138,8 +148,8 @@ class ProbabilisticQuantizer(nn.Module):
         """Unnormalised log posterior ``-d`` as (B, H, W, K) for z_e (B, D, H, W)."""
         self._check(z_e)
         b, _, h, w = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, self.dim)
-        return self._neg_distances(flat).view(b, h, w, self.num_codes)
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
+        return self._neg_distances(flat).view(b, h, w, self.codebook_size)
 
     def posterior(self, z_e: Tensor) -> Tensor:
         """q(k | z_e) as (B, H, W, K)."""
@@ -161,19 +171,21 @@ class ProbabilisticQuantizer(nn.Module):
             generator: random source for ``"sample"``; the default generator of
                 the latents' device when omitted.
         """
+        if mode not in QUANTIZE_MODES:
+            raise ValueError(f"mode must be one of {QUANTIZE_MODES}, got {mode!r}")
         logits = self.logits(z_e)
         if mode == "argmin":
             return logits.argmax(-1)
-        if mode == "sample":
-            return sample_categorical(logits, generator)
-        raise ValueError(f"mode must be 'argmin' or 'sample', got {mode!r}")
+        return sample_categorical(logits, generator)
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors (B, D, H, W) for indices (B, H, W)."""
         if indices.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"indices must be an integer tensor, got {indices.dtype}")
-        if indices.numel() and (indices.min() < 0 or indices.max() >= self.num_codes):
-            raise ValueError(f"indices must be in [0, {self.num_codes})")
+        if indices.numel() and (
+            indices.min() < 0 or indices.max() >= self.codebook_size
+        ):
+            raise ValueError(f"indices must be in [0, {self.codebook_size})")
         return F.embedding(indices.long(), self.codebook).permute(0, 3, 1, 2)
 
     # --------------------------------------------------------------- training
@@ -194,10 +206,10 @@ class ProbabilisticQuantizer(nn.Module):
         q = (logits - lse).exp()
         s = (q * logits).sum(-1)
         commit = -s.mean()
-        kl = (s - lse.squeeze(-1)).mean() + math.log(self.num_codes)
+        kl = (s - lse.squeeze(-1)).mean() + math.log(self.codebook_size)
         indices = logits.argmax(-1)
         with torch.no_grad():
-            avg_q = q.reshape(-1, self.num_codes).mean(0)
+            avg_q = q.reshape(-1, self.codebook_size).mean(0)
             perplexity = torch.exp(-(avg_q * avg_q.clamp_min(1e-12).log()).sum())
 
         if self.training:
@@ -217,7 +229,7 @@ class ProbabilisticQuantizer(nn.Module):
     @torch.no_grad()
     def _count(self, indices: Tensor) -> None:
         """Adds the batch's hard code assignments to the window's usage counts."""
-        counts = torch.bincount(indices.flatten(), minlength=self.num_codes)
+        counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)
         self.usage += counts
@@ -265,10 +277,10 @@ class ProbabilisticQuantizer(nn.Module):
         most_count, most = self.usage.max(0)
         least_count, least = self.usage.min(0)
         dead = due & (least_count < self.reset_threshold * most_count)
-        noise = _broadcast(torch.randn(self.dim, device=self.codebook.device))
+        noise = _broadcast(torch.randn(self.codebook_dim, device=self.codebook.device))
         noise = (noise * self.reset_noise).to(self.codebook.dtype)
         moved = self.codebook.index_select(0, most.view(1)) + noise
-        self.reset_mask.copy_(F.one_hot(least, self.num_codes).bool() & dead)
+        self.reset_mask.copy_(F.one_hot(least, self.codebook_size).bool() & dead)
         self._replace(moved.expand_as(self.codebook))
 
     def _reset_at_batch_points(self, z_e: Tensor) -> bool:
@@ -321,7 +333,7 @@ class ProbabilisticQuantizer(nn.Module):
         Returns:
             the seeds (n <= count, D) and the candidate points (N, D).
         """
-        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.dim).float()
+        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim).float()
         flat = flat[:: max(1, flat.shape[0] // _RESET_CANDIDATES)]
         d = (-self._neg_distances(flat)).min(1).values
         seeds: list[Tensor] = []
@@ -332,19 +344,19 @@ class ProbabilisticQuantizer(nn.Module):
             seed = flat[torch.multinomial(weights, 1)]
             seeds.append(seed)
             d = torch.minimum(d, (flat - seed).square().sum(1))
-        empty = flat.new_zeros(0, self.dim)
+        empty = flat.new_zeros(0, self.codebook_dim)
         return torch.cat(seeds) if seeds else empty, flat
 
     def _check(self, z_e: Tensor) -> None:
-        if z_e.dim() != 4 or z_e.shape[1] != self.dim:
+        if z_e.dim() != 4 or z_e.shape[1] != self.codebook_dim:
             raise ValueError(
-                f"expected latents of shape (B, {self.dim}, H, W), "
+                f"expected latents of shape (B, {self.codebook_dim}, H, W), "
                 f"got {tuple(z_e.shape)}"
             )
 
     def extra_repr(self) -> str:
         return (
-            f"num_codes={self.num_codes}, dim={self.dim}, "
+            f"codebook_size={self.codebook_size}, codebook_dim={self.codebook_dim}, "
             f"reset_rule={self.reset_rule!r}"
         )
 
@@ -359,40 +371,3 @@ def _broadcast(tensor: Tensor) -> Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.broadcast(tensor, src=0)
     return tensor
-
-
-def gumbel_noise(shape: torch.Size, device: torch.device) -> Tensor:
-    """Standard Gumbel noise -log(-log U), U ~ Uniform[0, 1), in fp32.
-
-    Computed in place from uniform draws: on CPU this is about four times faster
-    than ``Tensor.exponential_`` (what ``F.gumbel_softmax`` uses). U = 0 gives
-    -inf, the correct limit (that code gets zero weight).
-    """
-    return torch.empty(shape, device=device).uniform_().log_().neg_().log_().neg_()
-
-
-def relaxed_one_hot(logits: Tensor, temperature: Tensor | float) -> Tensor:
-    """A reparameterised Gumbel-softmax (concrete) sample, softmax((l + g) / T).
-
-    References: E. Jang, S. Gu, B. Poole, "Categorical reparameterization with
-    Gumbel-softmax", ICLR 2017; C. Maddison, A. Mnih, Y. W. Teh, "The concrete
-    distribution", ICLR 2017.
-    """
-    noise = gumbel_noise(logits.shape, logits.device)
-    return ((logits + noise) / temperature).softmax(-1)
-
-
-def sample_categorical(
-    logits: Tensor, generator: torch.Generator | None = None
-) -> Tensor:
-    """Draws one index per row of ``logits`` (..., K) by the Gumbel-max trick.
-
-    The uniform noise is drawn on ``generator``'s device (CPU by default), so a
-    seeded CPU generator gives the same codes on every device.
-    """
-    device = generator.device if generator is not None else logits.device
-    u = torch.rand(
-        logits.shape, generator=generator, device=device, dtype=torch.float32
-    )
-    gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
-    return (logits.float() + gumbel.to(logits.device)).argmax(-1)

@@ -11,14 +11,14 @@ pinned); see ``assets/README.md`` for its test accuracy and how it was trained.
 
 from __future__ import annotations
 
-import hashlib
-
 from importlib import resources
 
 import torch
 import torch.nn as nn
 
 from torch import Tensor
+
+from compressai_hqa.files import load_torch_file
 
 __all__ = [
     "CLASSIFIER_FILE",
@@ -82,14 +82,7 @@ def load_classifier(device: torch.device | str = "cpu") -> MNISTClassifier:
     """
     path = resources.files("compressai_hqa") / "assets" / CLASSIFIER_FILE
     with resources.as_file(path) as local:
-        data = local.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != CLASSIFIER_SHA256:
-            raise RuntimeError(
-                f"{local} is corrupt or not the released classifier: "
-                f"SHA-256 {digest} != expected {CLASSIFIER_SHA256}"
-            )
-        state_dict = torch.load(local, map_location="cpu", weights_only=True)
+        state_dict = load_torch_file(local, sha256=CLASSIFIER_SHA256)
     model = MNISTClassifier()
     model.load_state_dict(state_dict)
     return model.to(device).eval()

@@ -1,14 +1,27 @@
-"""HQA models."""
+"""HQA models: the layer, the stack, the CompressAI model and its state dict.
 
-from .hqa import HQA
+Importing this package registers ``hqa``, ``hqa-mnist`` and ``hqa-celeba64`` in
+CompressAI's registry (``compressai.registry.MODELS``) with CompressAI's
+``register_model``, as CompressAI's own models are.
+"""
+
+from compressai_hqa.configs import check_compatible
+
+from .hqa import HQA, PRIORS
 from .layer import HQALayer, LayerOutput
-from .named import CelebA64HQA, MnistHQA, check_compatible
+from .named import CelebA64HQA, MnistHQA
+from .stack import DECODE_MODES, HQAStack
+from .state import state_dict_config
 
 __all__ = [
+    "DECODE_MODES",
     "HQA",
+    "PRIORS",
     "CelebA64HQA",
     "HQALayer",
+    "HQAStack",
     "LayerOutput",
     "MnistHQA",
     "check_compatible",
+    "state_dict_config",
 ]

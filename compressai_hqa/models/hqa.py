@@ -1,12 +1,7 @@
-"""The HQA stack as a CompressAI model.
-
-Reference: W. Williams, S. Ringer, T. Ash, J. Hughes, D. MacLeod, J. Dougherty,
-"Hierarchical Quantized Autoencoders", NeurIPS 2020.
-"""
+"""HQA as a CompressAI model (CompressAI name ``hqa``): bitstreams, priors, weights."""
 
 from __future__ import annotations
 
-import math
 import operator
 
 from collections.abc import Mapping, Sequence
@@ -14,20 +9,25 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from compressai.models import CompressionModel
+from compressai.registry import register_model
 from torch import Tensor
 
-from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.configs import HQAConfig, check_compatible, get_config
 from compressai_hqa.entropy_models import CategoricalCoder, UniformCategoricalCoder
 from compressai_hqa.errors import CorruptStreamError
-from compressai_hqa.models.layer import HQALayer
+from compressai_hqa.models.stack import DECODE_MODES, HQAStack
+from compressai_hqa.models.state import (
+    config_from_extra_state,
+    extra_state,
+    load_layers,
+    state_dict_config,
+    stored_priors,
+)
 
-__all__ = ["HQA", "MAX_PIXELS", "PRIORS"]
+__all__ = ["DECODE_MODES", "HQA", "MAX_PIXELS", "PRIORS"]
 
-_FORMAT = "compressai_hqa.HQA/1"
-_DECODE_MODES = ("argmin", "sample")
 #: Entropy models of the transmitted codes: the paper's uniform prior, or the
 #: static categorical prior learnt from code frequencies (:meth:`HQA.coder`).
 PRIORS = ("uniform", "learned")
@@ -35,31 +35,28 @@ PRIORS = ("uniform", "learned")
 MAX_PIXELS = 1 << 28
 
 
-class HQA(CompressionModel):
-    r"""Hierarchical Quantized Autoencoder (Williams et al., NeurIPS 2020).
+@register_model("hqa")
+class HQA(HQAStack):
+    r"""Hierarchical Quantized Autoencoder.
 
-    A stack of :class:`HQALayer`\s trained greedily: layer 1 reconstructs
-    pixels, layer l >= 2 the normalised continuous codes of layer l-1. Only the
-    top layer's code indices are transmitted, each costing log2 K bits under a
-    uniform prior; decoding walks down the stack, re-quantising at every layer
-    (paper Algorithm 3). :meth:`truncate` gives the model of any lower rate.
+    W. Williams et al., `"Hierarchical Quantized Autoencoders"
+    <https://arxiv.org/abs/2002.08111>`_, NeurIPS 2020.
 
-    In training mode only the top layer trains: lower layers stay in eval mode
-    (frozen normalisation statistics, no dropout, no code resetting), whatever
-    ``model.train()`` is called on.
-
-    The model follows CompressAI's contract: ``forward`` returns ``x_hat`` and
-    the uniform ``likelihoods`` of the codes, ``compress`` returns one rANS
-    bitstream per image and ``decompress`` inverts it. Inputs of any size are
-    padded (replicate) to a multiple of the downsampling factor and cropped back.
-    ``compress`` rejects what it cannot code (NaN, empty batches, wrong
-    channels, integer images); ``decompress`` validates every stream against
-    ``shape`` before the native decoder runs and raises
-    :class:`~compressai_hqa.CorruptStreamError` on bad data.
+    An :class:`HQAStack` (encode, quantize, decode of paper Algorithms 2 and 3)
+    with CompressAI's contract: only the top layer's code indices are
+    transmitted, each costing log2 K bits under a uniform prior; ``forward``
+    returns ``x_hat`` and the uniform ``likelihoods`` of the codes, ``compress``
+    one rANS bitstream per image and ``decompress`` inverts it.
+    :meth:`truncate` gives the model of any lower rate. ``compress`` rejects what
+    it cannot code (NaN, empty batches, wrong channels, integer images);
+    ``decompress`` validates every stream against ``shape`` before the native
+    decoder runs and raises :class:`~compressai_hqa.CorruptStreamError` on bad
+    data.
 
     Besides the uniform prior, a model may carry a learnt categorical prior per
     layer (:attr:`code_priors`, saved in the state dict's ``_extra_state``; see
-    :meth:`coder`).
+    :meth:`coder`). :meth:`from_state_dict` rebuilds a model from its state dict
+    alone (:mod:`compressai_hqa.models.state`).
 
     Args:
         config: an :class:`HQAConfig` or a config name (``"mnist"``,
@@ -67,71 +64,10 @@ class HQA(CompressionModel):
         num_layers: build only the first ``num_layers`` layers (default: all).
     """
 
-    def __init__(
-        self, config: HQAConfig | str = "mnist", num_layers: int | None = None
-    ) -> None:
-        super().__init__()
-        config = get_config(config)
-        n = config.num_layers if num_layers is None else int(num_layers)
-        if not 1 <= n <= config.num_layers:
-            raise ValueError(
-                f"num_layers must be in [1, {config.num_layers}] for config "
-                f"{config.name!r}, got {num_layers}"
-            )
-        layers = []
-        in_channels = config.in_channels
-        for i, layer_config in enumerate(config.layers[:n]):
-            layers.append(
-                HQALayer(
-                    in_channels,
-                    layer_config,
-                    bottom=i == 0,
-                    temperature=config.temp_start,
-                    reset_window=config.reset_window,
-                    reset_threshold=config.reset_threshold,
-                    reset_noise=config.reset_noise,
-                    reset_rule=config.reset_rule,
-                    loss_scaling=config.loss_scaling,
-                )
-            )
-            in_channels = layer_config.codebook_dim
-        self._setup(config, nn.ModuleList(layers))
-
     def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
-        self.config = config
-        self.layers = layers
-        top_codes = config.layers[len(layers) - 1].codebook_size
-        self.entropy_coder = UniformCategoricalCoder(top_codes)
+        super()._setup(config, layers)
+        self.entropy_coder = UniformCategoricalCoder(self.codebook_size)
         self._code_priors: dict[int, tuple[int, ...]] = {}
-
-    # ------------------------------------------------------------- properties
-    @property
-    def num_layers(self) -> int:
-        """Number of layers; the codes of the top one are transmitted."""
-        return len(self.layers)
-
-    @property
-    def top(self) -> HQALayer:
-        return self.layers[-1]  # type: ignore[return-value]
-
-    @property
-    def downsampling(self) -> int:
-        """Spatial factor between the image and the transmitted codes."""
-        return self.config.downsampling(self.num_layers)
-
-    @property
-    def device(self) -> torch.device:
-        return self.top.quantizer.codebook.device
-
-    def latent_shape(self, height: int, width: int) -> tuple[int, int]:
-        """Shape of the transmitted code grid for an image of this size."""
-        f = self.downsampling
-        return math.ceil(height / f), math.ceil(width / f)
-
-    def bits(self, height: int, width: int) -> int:
-        """Ideal rate in bits of one image of this size: codes x log2 K."""
-        h, w = self.latent_shape(height, width)
-        return h * w * self.config.layers[self.num_layers - 1].bits_per_code
 
     # ---------------------------------------------------------- code priors
     @property
@@ -154,9 +90,9 @@ class HQA(CompressionModel):
             return
         coder = CategoricalCoder(frequencies)
         codes = self.config.layers[layer - 1].codebook_size
-        if coder.num_symbols != codes:
+        if coder.codebook_size != codes:
             raise ValueError(
-                f"layer {layer} has {codes} codes, the prior {coder.num_symbols}"
+                f"layer {layer} has {codes} codes, the prior {coder.codebook_size}"
             )
         self._code_priors[layer] = coder.frequencies
 
@@ -182,111 +118,11 @@ class HQA(CompressionModel):
             )
         return CategoricalCoder(freqs)
 
-    # --------------------------------------------------------------- training
-    def train(self, mode: bool = True) -> HQA:
-        """Sets training mode on the top layer only; lower layers stay frozen."""
-        super().train(mode)
-        for layer in self.layers[:-1]:
-            layer.eval()
-        return self
-
-    def layer_input(self, x: Tensor, layer: int | None = None) -> Tensor:
-        """What layer ``layer`` (1-based, default: top) reconstructs, unnormalised.
-
-        The image for layer 1, else the continuous ``z_e`` of layer ``layer - 1``
-        computed by the frozen layers below (no gradient, no statistics update).
-        """
-        layer = self.num_layers if layer is None else layer
-        if not 1 <= layer <= self.num_layers:
-            raise ValueError(f"layer must be in [1, {self.num_layers}], got {layer}")
-        self._check_image(x)
-        f = self.config.downsampling(layer)
-        if x.shape[-2] % f or x.shape[-1] % f:
-            raise ValueError(
-                f"training images must be multiples of {f} pixels, "
-                f"got {tuple(x.shape[-2:])}"
-            )
-        with torch.no_grad():
-            for below in self.layers[: layer - 1]:
-                x = below.encode(x)
-        return x
-
-    # -------------------------------------------------------------- inference
-    def encode(self, x: Tensor) -> Tensor:
-        """Continuous top-layer codes z_e (no quantisation on the way up)."""
-        h = self._pad(x)
-        for layer in self.layers:
-            h = layer.encode(h)
-        return h
-
-    def quantize(
-        self, x: Tensor, mode: str = "argmin", generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W)."""
-        return self.top.quantizer.quantize(self.encode(x), mode, generator)
-
-    def decode(
-        self,
-        indices: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        size: Sequence[int] | None = None,
-    ) -> Tensor:
-        """Images from top-layer code indices (paper Algorithm 3).
-
-        Args:
-            indices: code indices (B, h, w) of the top layer.
-            mode: how lower layers re-quantise: ``"argmin"`` (deterministic,
-                the default) or ``"sample"`` (a draw from each posterior).
-            generator: random source for ``"sample"``.
-            size: crop the output to this (H, W).
-        """
-        if mode not in _DECODE_MODES:
-            raise ValueError(f"mode must be one of {_DECODE_MODES}, got {mode!r}")
-        if indices.dim() != 3:
-            raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
-        h = self.top.decode(self.top.quantizer.embed(indices.to(self.device)))
-        for layer in reversed(self.layers[:-1]):
-            codes = layer.quantizer.quantize(h, mode, generator)
-            h = layer.decode(layer.quantizer.embed(codes))
-        if size is not None:
-            h = h[..., : size[0], : size[1]]
-        return h
-
-    def reconstruct(
-        self,
-        x: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        sample_top: bool = False,
-    ) -> Tensor:
-        """Reconstructions of images ``x`` without a bitstream (paper Algorithm 3).
-
-        Args:
-            x: images (B, C, H, W) in [0, 1].
-            mode: how the lower layers re-quantise (see :meth:`decode`).
-            generator: random source of the draws.
-            sample_top: also draw the top code from q(k | z_e) instead of taking
-                the argmin, as the paper's Algorithm 3 does. :meth:`compress`
-                always transmits the argmin code.
-        """
-        indices = self.quantize(x, "sample" if sample_top else "argmin", generator)
-        return self.decode(indices, mode, generator, size=x.shape[-2:])
-
-    def decode_average(
-        self,
-        indices: Tensor,
-        n: int,
-        generator: torch.Generator | None = None,
-        size: Sequence[int] | None = None,
-    ) -> Tensor:
-        """Mean of ``n`` stochastic decodes of the same codes (paper Figure 6)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        total = self.decode(indices, "sample", generator, size)
-        for _ in range(n - 1):
-            total = total + self.decode(indices, "sample", generator, size)
-        return total / n
+    # ------------------------------------------------------------- coding
+    def likelihoods(self, indices: Tensor) -> Tensor:
+        """The uniform prior's 1/K for every code of ``indices`` (B, h, w), as
+        (B, 1, h, w): what :meth:`forward` returns as ``likelihoods["codes"]``."""
+        return self.entropy_coder.likelihoods(indices).unsqueeze(1)
 
     def forward(self, x: Tensor) -> dict[str, Any]:
         """CompressAI forward: argmin codes, deterministic decode, 1/K likelihoods.
@@ -296,8 +132,7 @@ class HQA(CompressionModel):
         """
         indices = self.quantize(x)
         x_hat = self.decode(indices, size=x.shape[-2:])
-        likelihoods = self.entropy_coder.likelihoods(indices).unsqueeze(1)
-        return {"x_hat": x_hat, "likelihoods": {"codes": likelihoods}}
+        return {"x_hat": x_hat, "likelihoods": {"codes": self.likelihoods(indices)}}
 
     def compress(self, x: Tensor) -> dict[str, Any]:
         """Real bitstreams: ``{"strings": [[bytes per image]], "shape": (H, W)}``.
@@ -322,21 +157,22 @@ class HQA(CompressionModel):
         shape: Sequence[int],
         mode: str = "argmin",
         generator: torch.Generator | None = None,
+        num_samples: int = 8,
     ) -> dict[str, Tensor]:
         """Images in [0, 1] from :meth:`compress`'s output.
 
         Args:
             strings: ``[[bytes per image]]``.
             shape: the original (H, W).
-            mode, generator: as for :meth:`decode`.
+            mode, generator, num_samples: as for :meth:`decode`.
 
         Raises:
             CorruptStreamError: ``strings`` or ``shape`` are malformed, or a
                 stream is not a valid stream of the codes of an image of
                 ``shape`` (checked before the native decoder runs).
         """
-        if mode not in _DECODE_MODES:
-            raise ValueError(f"mode must be one of {_DECODE_MODES}, got {mode!r}")
+        if mode not in DECODE_MODES:
+            raise ValueError(f"mode must be one of {DECODE_MODES}, got {mode!r}")
         if (
             not isinstance(strings, (list, tuple))
             or len(strings) != 1
@@ -351,7 +187,8 @@ class HQA(CompressionModel):
         indices = self.entropy_coder.decompress(
             strings[0], self.latent_shape(height, width)
         )
-        return {"x_hat": self.decode(indices, mode, generator, size=(height, width))}
+        x_hat = self.decode(indices, mode, generator, (height, width), num_samples)
+        return {"x_hat": x_hat}
 
     # ---------------------------------------------------- CompressAI plumbing
     def aux_loss(self) -> Tensor:
@@ -390,45 +227,32 @@ class HQA(CompressionModel):
         model.training = self.training  # nn.Module.train() would recurse
         return model
 
+    # ------------------------------------------------------------ state dict
     def get_extra_state(self) -> dict[str, Any]:
-        """The config as plain values (saved in the state dict as ``_extra_state``).
-
-        Learnt priors, if any, are saved under ``"code_priors"`` (layer number as
-        a string -> list of 16-bit frequencies).
-        """
-        state: dict[str, Any] = {
-            "format": _FORMAT,
-            "config": self.config.to_dict(),
-            "num_layers": self.num_layers,
-        }
-        if self._code_priors:
-            state["code_priors"] = {
-                str(k): list(v) for k, v in sorted(self._code_priors.items())
-            }
-        return state
+        """The config, the number of layers and the learnt priors as plain values
+        (saved in the state dict as ``_extra_state``; see
+        :mod:`compressai_hqa.models.state`)."""
+        return extra_state(self.config, self.num_layers, self._code_priors)
 
     def set_extra_state(self, state: Any) -> None:
-        config = _config_from_extra_state(state)
+        config = config_from_extra_state(state)
         if config != self.config:
             raise ValueError(
                 f"checkpoint is for HQA config {config.name!r} which differs from this "
                 f"model's config {self.config.name!r}; build the model with "
                 "HQA.from_state_dict(state_dict)"
             )
-        priors = state.get("code_priors") or {}
-        if not isinstance(priors, Mapping):
-            raise ValueError("corrupt HQA state dict: 'code_priors' is not a mapping")
         self._code_priors = {}
-        for key, freqs in priors.items():
-            layer = int(key)
-            if layer > self.config.num_layers or layer < 1:
-                raise ValueError(f"corrupt HQA state dict: prior of layer {key}")
+        for layer, freqs in stored_priors(state, config).items():
             if layer <= self.num_layers:  # priors of layers not built are dropped
                 self.set_code_prior(layer, freqs)
 
     @classmethod
     def from_state_dict(
-        cls, state_dict: Mapping[str, Any], num_layers: int | None = None
+        cls,
+        state_dict: Mapping[str, Any],
+        num_layers: int | None = None,
+        config: HQAConfig | str | None = None,
     ) -> HQA:
         """Rebuilds a model from its state dict alone (the config travels in it).
 
@@ -439,59 +263,24 @@ class HQA(CompressionModel):
                 stack (the layers above are not loaded); layers above those
                 stored in the checkpoint are freshly initialised (to train a
                 layer on top of a trained stack). Default: as stored.
+            config: build the model with this config instead of the stored one;
+                the layers loaded must have its architecture (e.g. to stack the
+                wider layers of ``mnist-wide`` on a trained ``mnist`` base).
+
+        Raises:
+            ValueError: not an HQA state dict, a corrupt one, or ``config`` does
+                not fit the stored layers.
         """
-        if not isinstance(state_dict, Mapping):
-            raise ValueError(
-                f"not an HQA state dict: a {type(state_dict).__name__}, not a mapping"
-            )
-        state = state_dict.get("_extra_state")
-        config = _config_from_extra_state(state)
-        try:
-            stored = int(state["num_layers"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError("corrupt HQA state dict: bad 'num_layers'") from None
-        model = cls(config, num_layers=stored if num_layers is None else num_layers)
-        dropped = tuple(f"layers.{i}." for i in range(model.num_layers, stored))
-        kept = {k: v for k, v in state_dict.items() if not k.startswith(dropped)}
-        try:
-            missing, unexpected = model.load_state_dict(kept, strict=False)
-        except RuntimeError as err:  # e.g. tensors of the wrong shape
-            reason = " ".join(str(err).split())
-            raise ValueError(f"corrupt HQA state dict: {reason[:300]}") from None
-        if unexpected:
-            raise ValueError(f"unexpected keys in HQA state dict: {unexpected[:5]}")
-        fresh = tuple(f"layers.{i}." for i in range(stored, model.num_layers))
-        not_fresh = [k for k in missing if not k.startswith(fresh)]
-        if not_fresh:
-            raise ValueError(f"missing keys in HQA state dict: {not_fresh[:5]}")
+        stored_config, stored = state_dict_config(state_dict)
+        n = stored if num_layers is None else int(num_layers)
+        if config is None:
+            config = stored_config
+        else:
+            config = get_config(config)
+            check_compatible(stored_config, config, min(stored, n))
+        model = cls(config, num_layers=n)
+        load_layers(model, state_dict)
         return model
-
-    # ---------------------------------------------------------------- helpers
-    def _check_image(self, x: Tensor) -> None:
-        c = self.config.in_channels
-        if not isinstance(x, Tensor):
-            raise TypeError(f"images must be a tensor, got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != c:
-            raise ValueError(
-                f"HQA config {self.config.name!r} expects images of shape "
-                f"(B, {c}, H, W), "
-                f"got {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"images must be floating point in [0, 1], got {x.dtype}")
-        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
-            raise ValueError(f"empty batch or image: shape {tuple(x.shape)}")
-
-    def _pad(self, x: Tensor) -> Tensor:
-        self._check_image(x)
-        dtype = self.top.quantizer.codebook.dtype
-        if x.dtype != dtype:  # e.g. float64 images for a float32 model
-            x = x.to(dtype)
-        f = self.downsampling
-        pad_h, pad_w = -x.shape[-2] % f, -x.shape[-1] % f
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return x
 
 
 def _checked_shape(shape: Any) -> tuple[int, int]:
@@ -508,15 +297,3 @@ def _checked_shape(shape: Any) -> tuple[int, int]:
             f"got ({height}, {width})"
         )
     return height, width
-
-
-def _config_from_extra_state(state: Any) -> HQAConfig:
-    if not isinstance(state, Mapping) or state.get("format") != _FORMAT:
-        raise ValueError(
-            "not an HQA state dict: '_extra_state' with the model config is missing "
-            "(was it saved by compressai_hqa?)"
-        )
-    try:
-        return HQAConfig.from_dict(state["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"corrupt HQA state dict: bad config ({err})") from None

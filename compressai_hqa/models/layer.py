@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch import Tensor
+from torch import Generator, Tensor
 
 from compressai_hqa.configs import LOSS_SCALINGS, LayerConfig
 from compressai_hqa.layers import (
@@ -58,6 +58,11 @@ class HQALayer(nn.Module):
     Layer 1 reconstructs pixels (its decoder ends with a sigmoid); layer l >= 2
     reconstructs the continuous ``z_e`` of layer l-1, normalised by this layer's
     :class:`GlobalNormalization` (sized by layer l-1's code dimension).
+
+    The codec path is ``encode`` (input -> ``z_e``), ``quantize`` (``z_e`` ->
+    code indices), ``embed`` (indices -> code vectors) and ``decode`` (code
+    vectors -> input); ``forward`` is one training step's computation, whose
+    schedule :meth:`set_temperature` and :meth:`set_code_reset` set.
 
     Args:
         in_channels: channels of this layer's input (image channels for layer 1,
@@ -120,6 +125,41 @@ class HQALayer(nn.Module):
             sigmoid=bottom,
         )
 
+    # ------------------------------------------------------------ codebook
+    @property
+    def codebook_size(self) -> int:
+        """Number of codes K."""
+        return self.quantizer.codebook_size
+
+    @property
+    def codebook(self) -> nn.Parameter:
+        """The code vectors (K, D), a parameter of the layer."""
+        return self.quantizer.codebook
+
+    @property
+    def reset_mask(self) -> Tensor:
+        """(K,) bool: the codes the last training step reset."""
+        return self.quantizer.reset_mask
+
+    @property
+    def temperature(self) -> float:
+        """The Gumbel-softmax temperature of training (reads the device)."""
+        return float(self.quantizer.temperature)
+
+    def set_temperature(self, temperature: float) -> None:
+        """Sets the Gumbel-softmax temperature of the next training steps."""
+        self.quantizer.set_temperature(temperature)
+
+    def set_code_reset(self, enabled: bool) -> None:
+        """Turns the resetting of dead codes on or off (training mode only)."""
+        self.quantizer.set_code_reset(enabled)
+
+    def codes_used(self) -> int:
+        """Codes chosen at least once in the current reset window (reads the
+        device)."""
+        return int((self.quantizer.usage > 0).sum())
+
+    # --------------------------------------------------------------- codec
     def normalize(self, x: Tensor) -> Tensor:
         """This layer's input in its normalised space (never updates statistics)."""
         return x if self.normalizer is None else self.normalizer.normalize(x)
@@ -130,6 +170,21 @@ class HQALayer(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """Continuous codes z_e of the layer input ``x`` (no quantisation)."""
         return self.encoder(self.normalize(x))
+
+    def logits(self, z_e: Tensor) -> Tensor:
+        """Unnormalised log posterior of the codes, (B, h, w, K), for ``z_e``."""
+        return self.quantizer.logits(z_e)
+
+    def quantize(
+        self, z_e: Tensor, mode: str = "argmin", generator: Generator | None = None
+    ) -> Tensor:
+        """Code indices (B, h, w) of ``z_e``: the nearest codes (``"argmin"``) or
+        a draw from q(k | z_e) (``"sample"``, with ``generator``)."""
+        return self.quantizer.quantize(z_e, mode, generator)
+
+    def embed(self, indices: Tensor) -> Tensor:
+        """Code vectors z_q (B, D, h, w) of code indices (B, h, w)."""
+        return self.quantizer.embed(indices)
 
     def decode(self, z_q: Tensor) -> Tensor:
         """Estimate of this layer's (unnormalised) input from quantised codes."""

@@ -1,17 +1,23 @@
-"""Greedy layer-by-layer training of HQA stacks (``examples/train_hqa.py``)."""
+"""Greedy layer-by-layer training of HQA stacks (``examples/train_hqa.py``).
 
-from .checkpoint import CheckpointError, atomic_save, load_checkpoint
+:mod:`.settings` (the options of a run), :mod:`.trainer` (the loop),
+:mod:`.resume` (checkpoints), :mod:`.distributed` (ranks, device, Ctrl-C),
+:mod:`.data` (datasets and batches), :mod:`.schedules`, :mod:`.monitor` (logs)
+and :mod:`.cli` (the command line).
+"""
+
+from .resume import CheckpointError, load_training_checkpoint
 from .schedules import FlatCosineLR, gumbel_temperature, lr_factor
-from .trainer import DATASETS, TrainSettings, train
+from .settings import DATASETS, TrainSettings
+from .trainer import train
 
 __all__ = [
     "DATASETS",
     "CheckpointError",
     "FlatCosineLR",
     "TrainSettings",
-    "atomic_save",
     "gumbel_temperature",
-    "load_checkpoint",
+    "load_training_checkpoint",
     "lr_factor",
     "train",
 ]

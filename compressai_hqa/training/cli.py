@@ -11,8 +11,9 @@ from pathlib import Path
 
 from compressai_hqa.configs import CONFIGS, LOSS_SCALINGS, RESET_RULES, get_config
 
-from .checkpoint import CheckpointError
-from .trainer import DATASETS, TrainSettings, train
+from .resume import CheckpointError
+from .settings import DATASETS, TrainSettings
+from .trainer import train
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 

@@ -1,4 +1,8 @@
-"""Training batches: deterministic functions of (seed, layer, step).
+"""Training data: the datasets of a run, and batches that are deterministic
+functions of (seed, layer, step).
+
+:func:`load_training_data` reads the dataset of ``--dataset`` (``mnist``,
+``faces`` or ``folder``) and the images of the end-of-layer MSE.
 
 In-memory datasets (MNIST, a face folder) live as one tensor on the training
 device and batches are gathered there, with no per-sample work and no host
@@ -11,14 +15,29 @@ global batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LoaderBatches", "TensorBatches", "epoch_permutation"]
+from compressai_hqa.datasets import (
+    RandomCropFolder,
+    TensorImages,
+    load_face_folder,
+    load_mnist,
+)
+
+from .distributed import Ranks
+from .settings import DATASETS, TrainSettings
+
+__all__ = [
+    "LoaderBatches",
+    "TensorBatches",
+    "epoch_permutation",
+    "load_training_data",
+]
 
 
 def epoch_permutation(n: int, seed: int, layer: int, epoch: int) -> Tensor:
@@ -136,3 +155,81 @@ class LoaderBatches:
         )
         for batch in loader:
             yield batch.to(self.device, non_blocking=True)
+
+
+def load_training_data(
+    settings: TrainSettings, device: torch.device, ranks: Ranks
+) -> tuple[TensorBatches | LoaderBatches, Tensor]:
+    """The training batches and the images of the end-of-layer MSE."""
+    kind, cfg = settings.dataset_kind, settings.config
+    if kind not in DATASETS:
+        raise ValueError(f"--dataset must be one of {DATASETS}, got {kind!r}")
+    batch = settings.batch_of(1)
+    if any(settings.batch_of(i) != batch for i in range(1, settings.num_layers + 1)):
+        raise ValueError("all layers must use the same batch size in one run")
+    source: TensorBatches | LoaderBatches
+    if kind == "folder":
+        if settings.holdout:
+            raise ValueError("--holdout needs an in-memory dataset (mnist or faces)")
+        folder = RandomCropFolder(
+            settings.data_root, cfg.image_size, cfg.in_channels, settings.seed
+        )
+        evals = _eval_set(settings, lambda: _first_crops(folder, settings.eval_images))
+        source = LoaderBatches(
+            folder,
+            batch,
+            settings.seed,
+            device,
+            ranks.rank,
+            ranks.world,
+            settings.num_workers,
+        )
+        return source, evals.images[: settings.eval_images].to(device)
+    if kind == "mnist":
+        if cfg.in_channels != 1:
+            raise ValueError(
+                f"MNIST is grayscale; config {cfg.name!r} has "
+                f"{cfg.in_channels} channels"
+            )
+        images = load_mnist(settings.data_root, train=True, size=cfg.image_size).images
+
+        def default() -> TensorImages:
+            return load_mnist(settings.data_root, train=False, size=cfg.image_size)
+
+    else:
+        images = load_face_folder(
+            settings.data_root, cfg.image_size, cfg.in_channels
+        ).images
+
+        def default() -> TensorImages:
+            return TensorImages(images)
+
+    if settings.holdout:
+        if settings.holdout >= len(images):
+            raise ValueError(f"--holdout {settings.holdout} leaves no training images")
+        images, held = images[: -settings.holdout], images[-settings.holdout :]
+
+        def default() -> TensorImages:
+            return TensorImages(held)
+
+    evals = _eval_set(settings, default)
+    source = TensorBatches(
+        images.to(device), batch, settings.seed, ranks.rank, ranks.world
+    )
+    return source, evals.images[: settings.eval_images].to(device)
+
+
+def _eval_set(
+    settings: TrainSettings, default: Callable[[], TensorImages]
+) -> TensorImages:
+    """The images of ``--eval-root``, else ``default()``."""
+    if settings.eval_root is None:
+        return default()
+    return load_face_folder(
+        settings.eval_root, settings.config.image_size, settings.config.in_channels
+    )
+
+
+def _first_crops(folder: RandomCropFolder, n: int) -> TensorImages:
+    """The first crop of each of the first ``n`` images of a folder."""
+    return TensorImages(torch.stack([folder[i] for i in range(min(n, len(folder)))]))

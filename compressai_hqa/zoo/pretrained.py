@@ -1,22 +1,28 @@
-"""Loading trained HQA weights: shipped files (SHA-256 pinned), paths and URLs."""
+"""Trained HQA weights: the one loader of state dicts, and the shipped files.
+
+:func:`load_weights` is how every part of the package reads weights (the zoo,
+the codec, the figures, ``eval_model`` and ``--init`` of the trainer): a local
+file or a URL, a bare state dict or a checkpoint holding one;
+:meth:`~compressai_hqa.HQA.from_state_dict` builds the model from it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from compressai_hqa.files import load_torch_file
+
 __all__ = [
     "PRETRAINED",
+    "STATE_DICT_KEYS",
     "PretrainedUnavailableError",
     "load_weights",
     "pretrained_state_dict",
-    "read_checkpoint",
-    "sha256sum",
     "shipped_weights_path",
 ]
 
@@ -29,35 +35,13 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Where checkpoints keep their model's state dict: ours (``"state_dict"``) and
+#: those CompressAI's ``eval_model`` looks for.
+STATE_DICT_KEYS = ("state_dict", "network", "model_state_dict")
+
 
 class PretrainedUnavailableError(RuntimeError):
     """No trained weights are shipped for the requested config."""
-
-
-def sha256sum(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_checkpoint(path: str | Path) -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)``, errors in one line.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a readable PyTorch file of tensors and plain
-            values (truncated, another format, pickled code).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip, pickle, EOF and runtime errors of torch.load
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
 
 
 def load_weights(
@@ -66,8 +50,13 @@ def load_weights(
     """A state dict from a local path or a URL (cached by ``torch.hub``).
 
     Loads with ``weights_only=True``; checks the file's SHA-256 when given.
-    Accepts a bare state dict or a training checkpoint holding one under
-    ``"state_dict"``.
+    Accepts a bare state dict or a checkpoint holding one under the first key of
+    :data:`STATE_DICT_KEYS` it has (a training checkpoint: ``"state_dict"``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RuntimeError: the SHA-256 differs from ``sha256``.
+        ValueError: not a readable PyTorch file holding a state dict.
     """
     text = str(source)
     if text.startswith(("http://", "https://")):
@@ -75,19 +64,9 @@ def load_weights(
             text, map_location="cpu", progress=progress, weights_only=True
         )
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"HQA weights not found: {path}")
-        if sha256 is not None:
-            actual = sha256sum(path)
-            if actual != sha256:
-                raise RuntimeError(
-                    f"HQA weights {path} are corrupt or not the released file: "
-                    f"SHA-256 {actual} != expected {sha256}"
-                )
-        obj = read_checkpoint(path)
-    if isinstance(obj, dict) and "state_dict" in obj:
-        obj = obj["state_dict"]
+        obj = load_torch_file(source, sha256)
+    if isinstance(obj, Mapping):
+        obj = next((obj[key] for key in STATE_DICT_KEYS if key in obj), obj)
     if not isinstance(obj, dict):
         raise ValueError(f"{text} does not hold an HQA state dict")
     return obj

@@ -1,0 +1,277 @@
+"""The stack of HQA layers: greedy structure and the decoder of Algorithm 3."""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from compressai.models import CompressionModel
+from torch import Tensor
+
+from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.layers.quantizer import QUANTIZE_MODES
+from compressai_hqa.models.layer import HQALayer
+
+__all__ = ["DECODE_MODES", "HQAStack"]
+
+#: How :meth:`HQAStack.decode` re-quantises the lower layers: the nearest codes
+#: (deterministic, the default), a draw from each posterior, or the mean of
+#: ``num_samples`` such draws (paper Figure 6).
+DECODE_MODES = (*QUANTIZE_MODES, "average")
+
+
+class HQAStack(CompressionModel):
+    r"""A stack of :class:`HQALayer`\s: the base of :class:`~compressai_hqa.HQA`.
+
+    Layer 1 reconstructs pixels, layer l >= 2 the normalised continuous codes of
+    layer l-1. ``encode`` is continuous all the way up; ``quantize`` takes the
+    top layer's codes; ``decode`` walks down the stack, re-quantising at every
+    layer (paper Algorithm 3). Inputs of any size are padded (replicate) to a
+    multiple of the downsampling factor and cropped back.
+
+    In training mode only the top layer trains: lower layers stay in eval mode
+    (frozen normalisation statistics, no dropout, no code resetting), whatever
+    ``model.train()`` is called on.
+
+    Args:
+        config: an :class:`HQAConfig` or a config name (``"mnist"``,
+            ``"celeba64"``).
+        num_layers: build only the first ``num_layers`` layers (default: all).
+    """
+
+    def __init__(
+        self, config: HQAConfig | str = "mnist", num_layers: int | None = None
+    ) -> None:
+        super().__init__()
+        config = get_config(config)
+        n = config.num_layers if num_layers is None else int(num_layers)
+        if not 1 <= n <= config.num_layers:
+            raise ValueError(
+                f"num_layers must be in [1, {config.num_layers}] for config "
+                f"{config.name!r}, got {num_layers}"
+            )
+        layers = []
+        in_channels = config.in_channels
+        for i, layer_config in enumerate(config.layers[:n]):
+            layers.append(
+                HQALayer(
+                    in_channels,
+                    layer_config,
+                    bottom=i == 0,
+                    temperature=config.temp_start,
+                    reset_window=config.reset_window,
+                    reset_threshold=config.reset_threshold,
+                    reset_noise=config.reset_noise,
+                    reset_rule=config.reset_rule,
+                    loss_scaling=config.loss_scaling,
+                )
+            )
+            in_channels = layer_config.codebook_dim
+        self._setup(config, nn.ModuleList(layers))
+
+    def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
+        self.config = config
+        self.layers = layers
+
+    # ------------------------------------------------------------- properties
+    @property
+    def num_layers(self) -> int:
+        """Number of layers; the codes of the top one are transmitted."""
+        return len(self.layers)
+
+    @property
+    def top(self) -> HQALayer:
+        return self.layers[-1]  # type: ignore[return-value]
+
+    @property
+    def downsampling(self) -> int:
+        """Spatial factor between the image and the transmitted codes."""
+        return self.config.downsampling(self.num_layers)
+
+    @property
+    def codebook_size(self) -> int:
+        """Number of codes K of the transmitted (top-layer) codebook."""
+        return self.top.codebook_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.top.codebook.device
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Shape of the transmitted code grid for an image of this size."""
+        f = self.downsampling
+        return math.ceil(height / f), math.ceil(width / f)
+
+    def bits(self, height: int, width: int) -> int:
+        """Ideal rate in bits of one image of this size: codes x log2 K."""
+        h, w = self.latent_shape(height, width)
+        return h * w * self.config.layers[self.num_layers - 1].bits_per_code
+
+    # --------------------------------------------------------------- training
+    def train(self, mode: bool = True) -> HQAStack:
+        """Sets training mode on the top layer only; lower layers stay frozen."""
+        super().train(mode)
+        for layer in self.layers[:-1]:
+            layer.eval()
+        return self
+
+    def layer_input(self, x: Tensor, layer: int | None = None) -> Tensor:
+        """What layer ``layer`` (1-based, default: top) reconstructs, unnormalised.
+
+        The image for layer 1, else the continuous ``z_e`` of layer ``layer - 1``
+        computed by the frozen layers below (no gradient, no statistics update).
+        """
+        layer = self.num_layers if layer is None else layer
+        if not 1 <= layer <= self.num_layers:
+            raise ValueError(f"layer must be in [1, {self.num_layers}], got {layer}")
+        self._check_image(x)
+        f = self.config.downsampling(layer)
+        if x.shape[-2] % f or x.shape[-1] % f:
+            raise ValueError(
+                f"training images must be multiples of {f} pixels, "
+                f"got {tuple(x.shape[-2:])}"
+            )
+        with torch.no_grad():
+            for below in self.layers[: layer - 1]:
+                x = below.encode(x)
+        return x
+
+    # -------------------------------------------------------------- inference
+    def encode(self, x: Tensor) -> Tensor:
+        """Continuous top-layer codes z_e (no quantisation on the way up)."""
+        h = self._pad(x)
+        for layer in self.layers:
+            h = layer.encode(h)
+        return h
+
+    def quantize(
+        self, x: Tensor, mode: str = "argmin", generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W)."""
+        return self.top.quantize(self.encode(x), mode, generator)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Unnormalised log posterior of the top-layer codes, (B, h, w, K)."""
+        return self.top.logits(self.encode(x))
+
+    def code_grids(
+        self, height: int, width: int, codes: Sequence[int] | Tensor | None = None
+    ) -> Tensor:
+        """Top-layer index grids (N, h, w) of images of this size, grid ``i``
+        filled with ``codes[i]`` (default: every code, 0 to K - 1)."""
+        h, w = self.latent_shape(height, width)
+        if codes is None:
+            codes = torch.arange(self.codebook_size, device=self.device)
+        codes = torch.as_tensor(codes, dtype=torch.int64, device=self.device)
+        return codes.view(-1, 1, 1).expand(-1, h, w).contiguous()
+
+    def decode(
+        self,
+        indices: Tensor,
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+        size: Sequence[int] | None = None,
+        num_samples: int = 8,
+    ) -> Tensor:
+        """Images from top-layer code indices (paper Algorithm 3).
+
+        Args:
+            indices: code indices (B, h, w) of the top layer.
+            mode: how lower layers re-quantise, one of :data:`DECODE_MODES`:
+                ``"argmin"`` (deterministic, the default), ``"sample"`` (a draw
+                from each posterior) or ``"average"`` (the mean of
+                ``num_samples`` sampled decodes, paper Figure 6).
+            generator: random source of the draws.
+            size: crop the output to this (H, W).
+            num_samples: decodes averaged by ``"average"``.
+        """
+        if mode not in DECODE_MODES:
+            raise ValueError(f"mode must be one of {DECODE_MODES}, got {mode!r}")
+        if mode != "average":
+            return self._decode(indices, mode, generator, size)
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        total = self._decode(indices, "sample", generator, size)
+        for _ in range(num_samples - 1):
+            total = total + self._decode(indices, "sample", generator, size)
+        return total / num_samples
+
+    def decode_average(
+        self,
+        indices: Tensor,
+        n: int,
+        generator: torch.Generator | None = None,
+        size: Sequence[int] | None = None,
+    ) -> Tensor:
+        """``decode(indices, "average", generator, size, num_samples=n)``."""
+        return self.decode(indices, "average", generator, size, num_samples=n)
+
+    def reconstruct(
+        self,
+        x: Tensor,
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+        sample_top: bool = False,
+        num_samples: int = 8,
+    ) -> Tensor:
+        """Reconstructions of images ``x`` without a bitstream (paper Algorithm 3).
+
+        Args:
+            x: images (B, C, H, W) in [0, 1].
+            mode, num_samples: how the lower layers re-quantise (see
+                :meth:`decode`).
+            generator: random source of the draws.
+            sample_top: also draw the top code from q(k | z_e) instead of taking
+                the argmin, as the paper's Algorithm 3 does. :meth:`compress`
+                always transmits the argmin code.
+        """
+        indices = self.quantize(x, "sample" if sample_top else "argmin", generator)
+        return self.decode(indices, mode, generator, x.shape[-2:], num_samples)
+
+    def _decode(
+        self,
+        indices: Tensor,
+        mode: str,
+        generator: torch.Generator | None,
+        size: Sequence[int] | None,
+    ) -> Tensor:
+        if indices.dim() != 3:
+            raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
+        h = self.top.decode(self.top.embed(indices.to(self.device)))
+        for layer in reversed(self.layers[:-1]):
+            h = layer.decode(layer.embed(layer.quantize(h, mode, generator)))
+        if size is not None:
+            h = h[..., : size[0], : size[1]]
+        return h
+
+    # ---------------------------------------------------------------- helpers
+    def _check_image(self, x: Tensor) -> None:
+        c = self.config.in_channels
+        if not isinstance(x, Tensor):
+            raise TypeError(f"images must be a tensor, got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != c:
+            raise ValueError(
+                f"HQA config {self.config.name!r} expects images of shape "
+                f"(B, {c}, H, W), "
+                f"got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"images must be floating point in [0, 1], got {x.dtype}")
+        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"empty batch or image: shape {tuple(x.shape)}")
+
+    def _pad(self, x: Tensor) -> Tensor:
+        self._check_image(x)
+        dtype = self.top.codebook.dtype
+        if x.dtype != dtype:  # e.g. float64 images for a float32 model
+            x = x.to(dtype)
+        f = self.downsampling
+        pad_h, pad_w = -x.shape[-2] % f, -x.shape[-1] % f
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x
