@@ -163,7 +163,7 @@ def test_8_bits_is_one_code_and_32_bits_four(bits: int, codes: int) -> None:
 def test_every_decoded_tile_is_its_nearest_centroid() -> None:
     images = _images(100)
     codec, result = fit_kmeans(images, 8, code_bits=2, max_iter=10, seed=0)
-    assert codec.grid == (2, 2) and codec.num_codes == 4  # 4 codes of 2 bits
+    assert codec.grid == (2, 2) and codec.codebook_size == 4  # 4 codes of 2 bits
     x_hat = codec(images)["x_hat"]
     tiles, decoded = _to_tiles(images, codec.grid), _to_tiles(x_hat, codec.grid)
     centroids = codec.centroids.double()

@@ -335,14 +335,14 @@ class KMeansCodec(nn.Module):
         )
 
     @property
-    def num_codes(self) -> int:
+    def codebook_size(self) -> int:
         """K: centroids per tile position."""
         return self.centroids.shape[1]
 
     @property
     def bits(self) -> float:
         """Bits per image: gh * gw * log2 K."""
-        return self.centroids.shape[0] * math.log2(self.num_codes)
+        return self.centroids.shape[0] * math.log2(self.codebook_size)
 
     def _check(self, x: Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
@@ -371,7 +371,7 @@ class KMeansCodec(nn.Module):
         """``{"x_hat": decode(encode(x)), "likelihoods": {"codes": 1/K each}}``."""
         indices = self.encode(x)
         likelihoods = torch.full(
-            (len(x), 1, *self.grid), 1.0 / self.num_codes, device=x.device
+            (len(x), 1, *self.grid), 1.0 / self.codebook_size, device=x.device
         )
         return {"x_hat": self.decode(indices), "likelihoods": {"codes": likelihoods}}
 
