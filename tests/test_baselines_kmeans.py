@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from conftest import DATA_ROOT, ROOT
+from conftest import ROOT
 
 from compressai_hqa.baselines.kmeans import (
     KMeansCodec,
@@ -197,7 +197,7 @@ def test_the_evaluation_counts_exactly_the_codec_bits() -> None:
 
 
 # ---------------------------------------------------------------- the script
-def test_the_script_gives_one_line_errors(tmp_path, capsys) -> None:
+def test_the_script_gives_one_line_errors(tmp_path, capsys, mnist_root) -> None:
     script = _script()
     with pytest.raises(SystemExit, match="MNIST not found"):
         script.main(["--data-root", str(tmp_path), "--rfid-n", "0"])
@@ -206,19 +206,32 @@ def test_the_script_gives_one_line_errors(tmp_path, capsys) -> None:
     assert bad_bits.value.code == 2
     assert "--bits 16: 16 bits is not a square number" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--train-images 60000 >"):
-        script.main(["--data-root", str(DATA_ROOT), "--train-images", "60000"])
+        script.main(
+            [
+                "--data-root",
+                str(mnist_root),
+                "--holdout",
+                "0",
+                "--train-images",
+                "60000",
+            ]
+        )
+    with pytest.raises(SystemExit, match="--holdout 5000 leaves no training image"):
+        script.main(["--data-root", str(mnist_root)])  # the subset: 5,000 digits
 
 
-def test_the_baseline_reproduces_its_numbers_on_the_first_1000_test_digits() -> None:
+def test_the_baseline_reproduces_its_numbers_on_the_first_1000_test_digits(
+    full_data_root,
+) -> None:
     """The committed run (10,000 training digits, 20 Lloyd iterations), refitted:
-    MSE to 1e-5, class error to 0.1 point."""
+    MSE to 1e-5, class error to 0.1 point. Needs the full training split."""
     reference = json.loads(REFERENCE.read_text())
     assert reference["num_images"] == 1000 and reference["dataset"] == "mnist-test"
     bits = sorted(reference["rates"], key=int)
     assert bits == ["8", "32", "128"]
     result = _script().main(
         [
-            "--data-root", str(DATA_ROOT), "--bits", *bits,
+            "--data-root", str(full_data_root), "--bits", *bits,
             "--train-images", str(reference["train_images"]),
             "--holdout", str(reference["holdout"]), "--seed", str(reference["seed"]),
             "--max-iter", str(reference["max_iter"]), "--tol", str(reference["tol"]),
