@@ -40,7 +40,7 @@ from compressai_hqa import zoo
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics, decode_spread
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
-from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
+from compressai_hqa.eval_model.evaluate import EvalOptions, summary
 from compressai_hqa.layers import QUANTIZE_MODES
 from compressai_hqa.models import HQA
 
@@ -71,8 +71,6 @@ def _evaluate_layer(
     inception: Any,
     reference: Any,
 ) -> dict[str, Any]:
-    from compressai_hqa.eval_model.rfid import rfid
-
     out: dict[str, Any] = {"bits": model.bits(32, 32)}
     out["bpp"] = out["bits"] / (32 * 32)
     out["codes"] = code_statistics(model, images.images).to_dict()
@@ -92,16 +90,10 @@ def _evaluate_layer(
                 batch_size=args.batch_size,
             )
             keep = args.rfid_n if seed == 0 and with_rfid else 0
-            result = evaluate(model, images, options, keep=keep, classifier=classifier)
-            wrong = (result.predictions != images.labels).double().mean().item()
-            run = {
-                "mse": result.metrics["mse"],
-                "psnr": result.metrics["psnr-rgb"],
-                "class_error": wrong,
-                "stream_bits": result.metrics["bits"],
-            }
-            if keep:
-                run["rfid"] = rfid(result.reconstructions, reference, inception)
+            run = summary(
+                model, images, options, classifier, keep, inception, reference
+            )
+            run["stream_bits"] = run.pop("bits")
             runs.append(run)
         out[mode] = _summarise(runs)
     return out

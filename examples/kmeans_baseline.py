@@ -38,7 +38,7 @@ import torch
 from compressai_hqa.baselines.kmeans import code_grid, fit_kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
+from compressai_hqa.eval_model.evaluate import EvalOptions, summary
 
 #: Bits per code: 256 centroids per tile position.
 CODE_BITS = 8
@@ -152,18 +152,8 @@ def score(
 ) -> dict[str, float]:
     """MSE, PSNR, class error and (with ``rfid_n``) rFID of a codec's decodes."""
     options = EvalOptions(entropy_estimation=True, batch_size=batch_size, progress=True)
-    result = evaluate(codec, images, options, keep=rfid_n, classifier=classifier)
-    wrong = (result.predictions != images.labels).double().mean().item()
-    out = {
-        "mse": result.metrics["mse"],
-        "psnr": result.metrics["psnr-rgb"],
-        "class_error": wrong,
-        "bits_counted": result.metrics["bits"],
-    }
-    if rfid_n:
-        from compressai_hqa.eval_model.rfid import rfid
-
-        out["rfid"] = rfid(result.reconstructions, reference, inception, progress=True)
+    out = summary(codec, images, options, classifier, rfid_n, inception, reference)
+    out["bits_counted"] = out.pop("bits")
     return out
 
 

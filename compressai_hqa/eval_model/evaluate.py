@@ -39,6 +39,7 @@ __all__ = [
     "code_batch",
     "evaluate",
     "image_metrics",
+    "summary",
 ]
 
 #: pytorch-msssim (5 scales, 11-pixel window) needs a short side above this.
@@ -263,6 +264,38 @@ def evaluate(
         reconstructions=kept,
         predictions=torch.cat(predictions) if predictions else None,
     )
+
+
+def summary(
+    model: nn.Module,
+    images: EvalImages,
+    options: EvalOptions,
+    classifier: nn.Module,
+    rfid_n: int = 0,
+    inception: nn.Module | None = None,
+    reference: np.ndarray | None = None,
+) -> dict[str, float]:
+    """One labelled evaluation pass as the model card reports it.
+
+    Returns ``mse``, ``psnr``, ``bits`` (per image), ``class_error`` (of
+    ``classifier`` on the reconstructions, against ``images.labels``) and, when
+    ``rfid_n`` > 0, ``rfid`` of the first ``rfid_n`` reconstructions against the
+    originals' Inception features ``reference``.
+    """
+    result = evaluate(model, images, options, keep=rfid_n, classifier=classifier)
+    out = {
+        "mse": result.metrics["mse"],
+        "psnr": result.metrics["psnr-rgb"],
+        "class_error": (result.predictions != images.labels).double().mean().item(),
+        "bits": result.metrics["bits"],
+    }
+    if rfid_n:
+        from compressai_hqa.eval_model.rfid import rfid
+
+        out["rfid"] = rfid(
+            result.reconstructions, reference, inception, progress=options.progress
+        )
+    return out
 
 
 def _average(per_image: list[dict[str, Any]]) -> dict[str, float | None]:
