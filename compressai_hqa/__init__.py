@@ -6,7 +6,7 @@ bitstreams and ``.hqa`` files raise :class:`CorruptStreamError` (a
 ``ValueError``).
 """
 
-from . import configs, entropy_models, layers, models, zoo
+from . import configs, entropy_models, layers, models, recipes, systems, zoo
 from .configs import CELEBA64, MNIST, HQAConfig, LayerConfig
 from .errors import CorruptStreamError
 from .models import HQA
@@ -25,7 +25,9 @@ __all__ = [
     "entropy_models",
     "layers",
     "models",
+    "recipes",
     "register",
+    "systems",
     "zoo",
 ]
 

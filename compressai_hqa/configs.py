@@ -1,12 +1,19 @@
-"""Frozen configurations of HQA stacks: one dataclass instance per paper table.
+"""Frozen architectures of HQA stacks (and of the baselines of paper Table 3).
 
-A :class:`HQAConfig` holds everything needed to build *and* train a stack: the
-per-layer architecture and optimisation hyper-parameters (one :class:`LayerConfig`
-per column of the paper's Tables 9 and 10) and the schedule shared by all layers
-(learning rate, Gumbel temperature, code resetting). Configs are plain values, so
-they travel inside checkpoints (:meth:`HQAConfig.to_dict`) and load with
-``torch.load(..., weights_only=True)``. The tables and appendices cited are those
-of the HQA paper (see :class:`compressai_hqa.HQA`).
+An :class:`HQAConfig` is what shapes the network: the image channels and one
+:class:`LayerConfig` per layer (widths, codebook, quantiser kind, what the
+decoder predicts). It travels with the weights (in the state dict's
+``_extra_state``), so a model loads by its architecture name whatever recipe
+trained it; how a stack is trained (optimiser, schedules, loss weights, code
+resetting) is a :class:`~compressai_hqa.recipes.Recipe`, which travels with the
+run. Configs are plain values (:meth:`HQAConfig.to_dict`) and load with
+``torch.load(..., weights_only=True)``. The tables cited are those of the HQA
+paper (see :class:`compressai_hqa.HQA`).
+
+Before version 0.2 one ``HQAConfig`` held the recipe too; :meth:`HQAConfig.from_dict`
+reads such dicts (weights and checkpoints written then) and drops the recipe's
+keys (:data:`LEGACY_RECIPE_KEYS`; :func:`compressai_hqa.recipes.legacy_recipe`
+recovers them).
 """
 
 from __future__ import annotations
@@ -20,30 +27,59 @@ from typing import Any
 __all__ = [
     "CELEBA64",
     "CONFIGS",
-    "LOSS_SCALINGS",
+    "HAMS_GS_MNIST",
+    "HAMS_MNIST",
+    "HAMS_MSE_MNIST",
+    "LEGACY_RECIPE_KEYS",
     "MNIST",
     "MNIST_WIDE",
+    "QUANTIZERS",
+    "TARGETS",
+    "VQVAE_MNIST",
     "HQAConfig",
     "LayerConfig",
     "check_compatible",
     "get_config",
 ]
 
+#: How a layer quantises: ``"probabilistic"`` (HQA: posterior softmax(-d),
+#: Gumbel-softmax in training, codebook learnt by gradient) or ``"ema"``
+#: (VQ-VAE: nearest code, straight-through gradient, codebook updated by an
+#: exponential moving average, i.e. online k-means).
+QUANTIZERS = ("probabilistic", "ema")
+#: What the decoder of a layer >= 2 predicts: ``"mse"`` (the continuous z_e of
+#: the layer below, squared error; HQA) or ``"ce"`` (logits over the code
+#: indices of the layer below, cross-entropy; HAMs). Layer 1 predicts pixels.
+TARGETS = ("mse", "ce")
 
-#: How a layer weighs its entropy and commitment terms against the MSE (mean over
-#: the target's elements): ``"original"`` multiplies them by (latent positions) /
-#: (target elements) as the original code does (1/4 at MNIST layer 1, 1/256
-#: above); ``"position"`` applies beta to their mean per latent position, as the
-#: paper's equations are written.
-LOSS_SCALINGS = ("original", "position")
+#: Keys of pre-0.2 config dicts that belong to the recipe: top level, per layer.
+LEGACY_RECIPE_KEYS = (
+    (
+        "lr",
+        "lr_final_ratio",
+        "lr_flat_fraction",
+        "grad_clip",
+        "temp_start",
+        "temp_end",
+        "reset_window",
+        "reset_threshold",
+        "reset_fraction",
+        "reset_noise",
+        "reset_rule",
+        "loss_scaling",
+    ),
+    ("beta_entropy", "beta_commit", "steps", "batch_size"),
+)
 
-#: Code-reset rules (see :class:`compressai_hqa.layers.ProbabilisticQuantizer`).
-RESET_RULES = ("paper", "data")
+# Fields added in 0.2: :meth:`LayerConfig.architecture` lists them only when they
+# differ from these defaults, so that the architecture of earlier configs (and
+# with it the weights fingerprint of .hqa files) is unchanged.
+_ADDED_FIELDS = {"downsample_steps": 1, "quantizer": "probabilistic", "target": "mse"}
 
 
 @dataclass(frozen=True)
 class LayerConfig:
-    """One HQA layer: one column of the paper's hyper-parameter tables.
+    """The architecture of one HQA layer: one column of the paper's tables.
 
     Args:
         enc_hidden: encoder hidden units (width of the last hidden conv).
@@ -52,15 +88,16 @@ class LayerConfig:
         dec_layers: number of decoder convolutions (>= 3).
         codebook_size: number of codes K (a power of two: rate is log2 K bits).
         codebook_dim: code dimension D.
-        downsample: whether the layer halves H and W (the first CelebA layer
+        downsample: whether the layer reduces H and W (the first CelebA layer
             keeps the resolution, paper Table 9).
+        downsample_steps: how many times the layer halves H and W when
+            ``downsample`` is set (1 for HQA and HAMs; the flat VQ-VAE baselines
+            of paper Table 14 halve 1 to 5 times in one layer).
         dec_dilations: dilations of the ``dec_layers - 3`` intermediate decoder
             convolutions; empty means no dilation.
         dropout: dropout probability after each hidden activation (training only).
-        beta_entropy: weight beta_e of the KL-to-uniform (negative entropy) term.
-        beta_commit: weight beta_c of the probabilistic commitment term.
-        steps: training steps of this layer.
-        batch_size: training batch size of this layer.
+        quantizer: one of :data:`QUANTIZERS`.
+        target: one of :data:`TARGETS` (layers >= 2).
     """
 
     enc_hidden: int
@@ -70,12 +107,11 @@ class LayerConfig:
     codebook_size: int = 256
     codebook_dim: int = 64
     downsample: bool = True
+    downsample_steps: int = 1
     dec_dilations: tuple[int, ...] = ()
     dropout: float = 0.0
-    beta_entropy: float = 1e-3
-    beta_commit: float = 1e-3
-    steps: int = 18_000
-    batch_size: int = 512
+    quantizer: str = "probabilistic"
+    target: str = "mse"
 
     def __post_init__(self) -> None:
         if self.enc_layers < 2:
@@ -96,11 +132,32 @@ class LayerConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        steps = self.downsample_steps
+        if steps < 1 or steps > self.enc_layers - 1 or steps - 1 > self.dec_layers - 3:
+            raise ValueError(
+                f"downsample_steps={steps} needs 1 <= steps, enc_layers >= steps + 1 "
+                f"and dec_layers >= steps + 2 (got {self.enc_layers}, "
+                f"{self.dec_layers})"
+            )
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(
+                f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}"
+            )
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+
+    @property
+    def scale(self) -> int:
+        """Factor by which the layer reduces H and W."""
+        return 2**self.downsample_steps if self.downsample else 1
 
     def architecture(self) -> dict[str, Any]:
-        """The fields that shape the trained network (not how it is trained)."""
-        training = ("beta_entropy", "beta_commit", "steps", "batch_size")
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in training}
+        """The fields as plain values, those added in 0.2 only when not default."""
+        return {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if _ADDED_FIELDS.get(k, object()) != v
+        }
 
     @property
     def bits_per_code(self) -> int:
@@ -110,65 +167,30 @@ class LayerConfig:
 
 @dataclass(frozen=True)
 class HQAConfig:
-    """A whole HQA stack and its greedy training recipe (paper Algorithm 2).
+    """The architecture of a whole stack (its recipe is a separate
+    :class:`~compressai_hqa.recipes.Recipe`).
 
     Args:
-        name: short name (``"mnist"``, ``"celeba64"``, ...).
+        name: short name (``"mnist"``, ``"celeba64"``, ``"hams-mnist"``, ...).
         in_channels: image channels (1 or 3).
         image_size: training resolution (square).
         layers: one :class:`LayerConfig` per layer, bottom (pixels) first.
-        lr: RAdam learning rate.
-        lr_final_ratio: final learning rate as a fraction of ``lr``.
-        lr_flat_fraction: fraction of the steps at constant ``lr`` before the
-            cosine annealing (the paper anneals "in the final third").
-        grad_clip: gradient-norm clipping threshold.
-        temp_start: initial Gumbel-softmax temperature.
-        temp_end: final Gumbel-softmax temperature (linear decay).
-        reset_window: batches over which code usage is counted.
-        reset_threshold: a code is dead when its usage is below this fraction of
-            the most-used code's usage over the window.
-        reset_fraction: code resetting is active during this fraction of steps.
-        reset_noise: standard deviation of the noise added to a reset code
-            (``reset_rule="paper"``).
-        reset_rule: ``"paper"`` (the least-used code moves next to the most-used
-            one, one per window; paper C.4) or ``"data"`` (every dead code is
-            re-seeded at a batch encoder output; a documented deviation).
-        loss_scaling: one of :data:`LOSS_SCALINGS`.
     """
 
     name: str
     in_channels: int
     image_size: int
     layers: tuple[LayerConfig, ...]
-    lr: float = 4e-4
-    lr_final_ratio: float = 0.1
-    lr_flat_fraction: float = 2.0 / 3.0
-    grad_clip: float = 1.0
-    temp_start: float = 0.66
-    temp_end: float = 0.01
-    reset_window: int = 20
-    reset_threshold: float = 0.03
-    reset_fraction: float = 0.75
-    reset_noise: float = 0.01
-    reset_rule: str = "paper"
-    loss_scaling: str = "original"
 
     def __post_init__(self) -> None:
-        if self.reset_rule not in RESET_RULES:
-            raise ValueError(
-                f"reset_rule must be one of {RESET_RULES}, got {self.reset_rule!r}"
-            )
-        if self.loss_scaling not in LOSS_SCALINGS:
-            raise ValueError(
-                f"loss_scaling must be one of {LOSS_SCALINGS}, "
-                f"got {self.loss_scaling!r}"
-            )
         if not self.layers:
             raise ValueError("an HQA config needs at least one layer")
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
         # Normalise lists (e.g. from JSON) to tuples so configs stay hashable.
         object.__setattr__(self, "layers", tuple(self.layers))
+        if self.layers[0].target != "mse":
+            raise ValueError("layer 1 reconstructs pixels: its target must be 'mse'")
 
     @property
     def num_layers(self) -> int:
@@ -177,14 +199,14 @@ class HQAConfig:
     def downsampling(self, num_layers: int | None = None) -> int:
         """Spatial factor between the image and the codes of layer ``num_layers``."""
         n = self.num_layers if num_layers is None else num_layers
-        return 2 ** sum(1 for layer in self.layers[:n] if layer.downsample)
+        return math.prod(layer.scale for layer in self.layers[:n])
 
     def replace_layers(self, **changes: Any) -> HQAConfig:
         """Returns a copy with ``changes`` applied to every layer."""
         return replace(self, layers=tuple(replace(c, **changes) for c in self.layers))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-value form (lists, numbers, strings) for checkpoints."""
+        """Plain-value form (lists, numbers, strings) for weights and checkpoints."""
 
         def plain(value: Any) -> Any:
             if isinstance(value, (tuple, list)):
@@ -197,12 +219,14 @@ class HQAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HQAConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        data = dict(data)
+        """Inverse of :meth:`to_dict`; also reads pre-0.2 dicts, whose recipe keys
+        (:data:`LEGACY_RECIPE_KEYS`) it drops. Other unknown keys are an error."""
+        top_keys, layer_keys = LEGACY_RECIPE_KEYS
+        data = {k: v for k, v in data.items() if k not in top_keys}
         layers = tuple(
             LayerConfig(
                 **{
-                    **layer,
+                    **{k: v for k, v in layer.items() if k not in layer_keys},
                     "dec_dilations": tuple(layer.get("dec_dilations", ())),
                 }
             )
@@ -215,18 +239,53 @@ def _mnist(
     name: str = "mnist",
     enc: tuple[int, ...] = (16, 16, 32, 48, 80),
     dec: tuple[int, ...] = (16, 32, 48, 80, 128),
+    quantizer: str = "probabilistic",
+    target: str = "mse",
 ) -> HQAConfig:
-    """Paper Table 10: 5 layers, K=256, D=64, 32x32 MNIST (28x28 resized)."""
+    """Paper Table 10: 5 layers, K=256, D=64, 32x32 MNIST (28x28 resized).
+
+    ``quantizer`` and ``target`` (layers >= 2) give the HAMs variants of paper
+    Table 3 on the same structure.
+    """
     return HQAConfig(
         name=name,
         in_channels=1,
         image_size=32,
         layers=tuple(
-            LayerConfig(enc_hidden=e, dec_hidden=d, steps=18_000, batch_size=512)
-            for e, d in zip(enc, dec, strict=True)
+            LayerConfig(
+                enc_hidden=e,
+                dec_hidden=d,
+                quantizer=quantizer,
+                target=target if i > 0 else "mse",
+            )
+            for i, (e, d) in enumerate(zip(enc, dec, strict=True))
         ),
-        temp_start=0.66,
-        temp_end=0.01,
+    )
+
+
+def _vqvae_mnist(steps: int) -> HQAConfig:
+    """Paper Table 14: one VQ-VAE layer halving 32x32 ``steps`` times (1..5).
+
+    Its code grid is that of HQA layer ``steps``: ``steps`` = 5 gives one 8-bit
+    code per image. Encoder ``steps + 1`` convolutions, decoder ``steps + 2``.
+    """
+    enc = (22, 40, 50, 62, 78)[steps - 1]
+    dec = (16, 18, 20, 22, 22)[steps - 1]
+    grid = 32 >> steps
+    return HQAConfig(
+        name=f"vqvae-mnist-{grid}x{grid}",
+        in_channels=1,
+        image_size=32,
+        layers=(
+            LayerConfig(
+                enc_hidden=enc,
+                dec_hidden=dec,
+                enc_layers=steps + 1,
+                dec_layers=steps + 2,
+                downsample_steps=steps,
+                quantizer="ema",
+            ),
+        ),
     )
 
 
@@ -237,7 +296,6 @@ def _celeba64() -> HQAConfig:
     resolution, so the seventh layer's codes are 1x1 (9 bits per image).
     """
     hidden = (64, 64, 512, 512, 512, 512, 512)
-    steps = (100_000, 100_000, 100_000, 100_000, 60_000, 30_000, 30_000)
     dropout = (0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5)
     return HQAConfig(
         name="celeba64",
@@ -254,15 +312,9 @@ def _celeba64() -> HQAConfig:
                 downsample=i > 0,
                 dec_dilations=(1, 2, 4),
                 dropout=p,
-                beta_entropy=5e-5,
-                beta_commit=5e-5,
-                steps=s,
-                batch_size=1024,
             )
-            for i, (h, s, p) in enumerate(zip(hidden, steps, dropout, strict=True))
+            for i, (h, p) in enumerate(zip(hidden, dropout, strict=True))
         ),
-        temp_start=0.4,
-        temp_end=0.01,
     )
 
 
@@ -273,11 +325,31 @@ MNIST_WIDE: HQAConfig = _mnist(
     "mnist-wide", enc=(16, 16, 32, 64, 128), dec=(16, 64, 256, 512, 1024)
 )
 CELEBA64: HQAConfig = _celeba64()
+#: HAMs on MNIST (paper Table 12 widths): EMA codebooks, cross-entropy over the
+#: lower layer's codes above layer 1.
+HAMS_MNIST: HQAConfig = _mnist(
+    "hams-mnist", dec=(16, 26, 40, 58, 96), quantizer="ema", target="ce"
+)
+#: HAMs + GS (paper Table 3): HAMs with HQA's probabilistic quantiser.
+HAMS_GS_MNIST: HQAConfig = _mnist(
+    "hams-gs-mnist", dec=(16, 26, 40, 58, 96), target="ce"
+)
+#: HAMs + MSE (paper Table 3): EMA codebooks, squared error on the lower z_e, with
+#: the Table 10 widths of the other MSE systems (the 256-way output of a
+#: cross-entropy decoder is why HAMs' decoders are narrower).
+HAMS_MSE_MNIST: HQAConfig = _mnist("hams-mse-mnist", quantizer="ema")
+#: The flat VQ-VAEs of paper Table 14, by code grid: ``VQVAE_MNIST[1]`` is the
+#: 8-bit 1x1 one, ``VQVAE_MNIST[16]`` the 16x16 (2,048-bit) one.
+VQVAE_MNIST: dict[int, HQAConfig] = {32 >> s: _vqvae_mnist(s) for s in range(1, 6)}
 
 CONFIGS: dict[str, HQAConfig] = {
     "mnist": MNIST,
     "mnist-wide": MNIST_WIDE,
     "celeba64": CELEBA64,
+    "hams-mnist": HAMS_MNIST,
+    "hams-gs-mnist": HAMS_GS_MNIST,
+    "hams-mse-mnist": HAMS_MSE_MNIST,
+    **{c.name: c for c in VQVAE_MNIST.values()},
 }
 
 
@@ -298,8 +370,7 @@ def check_compatible(
 ) -> None:
     """Raises ValueError unless ``config``'s layers are ``expected``'s architecture.
 
-    Training settings (steps, batch size, loss weights) may differ; the image
-    channels and the architecture of each of the first ``num_layers`` layers
+    The image channels and the architecture of each of the first ``num_layers`` layers
     (default: all of ``config``'s) must be equal, and ``expected`` must have at
     least that many layers.
     """

@@ -28,7 +28,7 @@ import torch
 
 from mnist_subset import load_subset, write_idx_root
 
-from compressai_hqa.configs import HQAConfig, LayerConfig
+from compressai_hqa.configs import MNIST, HQAConfig, LayerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "COMPRESSAI_HQA_DATA"
@@ -177,6 +177,21 @@ def tiny_config(
             for _ in range(num_layers)
         ),
     )
+
+
+def legacy_mnist_config(**recipe: object) -> dict:
+    """The config dict 0.1 wrote for ``mnist`` (the recipe inside the config), as in
+    the checkpoint of the v2 retrain started with 0.1; ``recipe`` changes it."""
+    shared = dict(
+        lr=4e-4, lr_final_ratio=0.1, lr_flat_fraction=2 / 3, grad_clip=1.0,
+        temp_start=0.66, temp_end=0.01, reset_window=20, reset_threshold=0.03,
+        reset_fraction=0.75, reset_noise=0.01, reset_rule="paper",
+        loss_scaling="original",
+    )  # fmt: skip
+    config = {**MNIST.to_dict(), **shared, **recipe}
+    for layer in config["layers"]:
+        layer.update(beta_entropy=1e-3, beta_commit=1e-3, steps=18_000, batch_size=512)
+    return config
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 from compressai_hqa.configs import get_config
 from compressai_hqa.layers import ProbabilisticQuantizer
+from compressai_hqa.recipes import HAMS_MNIST, HQA_MNIST
 from compressai_hqa.training import TrainSettings, train
 
 
@@ -29,9 +30,14 @@ def main(data_root: str, output: str, reset_rule: str) -> None:
                 return found[:0], points
 
             ProbabilisticQuantizer._seeds = no_seeds  # type: ignore[method-assign]
-    config = replace(get_config("mnist"), reset_rule=reset_rule, reset_window=3)
+    if reset_rule == "hams":  # EMA codebooks and cross-entropy: all-reduced updates
+        config, recipe = get_config("hams-mnist"), replace(HAMS_MNIST, reset_window=3)
+    else:
+        config = get_config("mnist")
+        recipe = replace(HQA_MNIST, reset_rule=reset_rule, reset_window=3)
     settings = TrainSettings(
         config=config,
+        recipe=recipe,
         data_root=Path(data_root),
         output=Path(output) / "run",
         layers=2,

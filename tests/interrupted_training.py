@@ -28,6 +28,11 @@ import torch
 
 from compressai_hqa.configs import CONFIGS, HQAConfig, LayerConfig
 
+try:
+    from compressai_hqa import recipes
+except ImportError:  # the code of 5719177 (0.1): the recipe is in the config
+    recipes = None  # type: ignore[assignment]
+
 #: Two small layers of K = 16 codes; resets every 3 steps, so that code resetting
 #: runs (and must resume) within a few steps.
 TINY = HQAConfig(
@@ -38,7 +43,7 @@ TINY = HQAConfig(
         LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=8)
         for _ in range(2)
     ),
-    reset_window=3,
+    **({"reset_window": 3} if recipes is None else {}),
 )
 
 
@@ -58,6 +63,9 @@ def main(argv: list[str]) -> int:
 
     torch.nn.modules.module.register_module_forward_hook(count)
     CONFIGS.setdefault("tiny", TINY)
+    if recipes is not None:  # 0.2: the recipe is separate
+        recipes.RECIPES.setdefault("tiny", recipes.Recipe.uniform(2, reset_window=3))
+        recipes.DEFAULT_RECIPES.setdefault("tiny", "tiny")
     from compressai_hqa.training.cli import main as train_main
 
     try:

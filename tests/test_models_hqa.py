@@ -195,7 +195,8 @@ def test_layer_loss_decreases_and_combines_terms() -> None:
         optimizer.step()
         losses.append(out.loss.item())
     assert losses[-1] < 0.5 * losses[0]
-    cfg = model.config.layers[0]
+    cfg = model.top.training_settings  # the default recipe's (Table 10)
+    assert (cfg.beta_entropy, cfg.beta_commit) == (1e-3, 1e-3)
     ratio = (16 * 16) / (1 * 32 * 32)
     expected = out.recon + ratio * (
         cfg.beta_entropy * out.kl + cfg.beta_commit * out.commit

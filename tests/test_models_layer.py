@@ -1,12 +1,15 @@
-"""HQALayer: the loss scaling switch keeps the posterior stochastic."""
+"""HQALayer: the loss scaling switch, the codec interface and the Table 3 switches."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from compressai_hqa.configs import LayerConfig
+from compressai_hqa.layers import EMAQuantizer
 from compressai_hqa.models.layer import HQALayer
+from compressai_hqa.recipes import LayerTraining
 
 #: Mean posterior entropy (bits, of at most 4) the toy layer keeps with
 #: per-position scaling; with the original scaling it ends near 1.4 bits.
@@ -28,15 +31,9 @@ def _clustered_batches(seed: int = 0):
 
 def _trained_posterior_entropy(scaling: str, steps: int = 400) -> float:
     torch.manual_seed(0)
-    config = LayerConfig(
-        enc_hidden=16,
-        dec_hidden=16,
-        codebook_size=16,
-        codebook_dim=4,
-        beta_entropy=0.01,
-        beta_commit=0.01,
-    )
-    layer = HQALayer(8, config, bottom=False, loss_scaling=scaling)
+    config = LayerConfig(enc_hidden=16, dec_hidden=16, codebook_size=16, codebook_dim=4)
+    training = LayerTraining(beta_entropy=0.01, beta_commit=0.01, loss_scaling=scaling)
+    layer = HQALayer(8, config, bottom=False, training=training)
     optimizer = torch.optim.Adam(layer.parameters(), 4e-3)
     batch = _clustered_batches()
     for step in range(steps):
@@ -64,7 +61,8 @@ def test_loss_scaling_weights_the_regularisers() -> None:
     out = {}
     for scaling in ("original", "position"):
         torch.manual_seed(0)
-        layer = HQALayer(8, config, bottom=False, loss_scaling=scaling).eval()
+        training = LayerTraining(loss_scaling=scaling)
+        layer = HQALayer(8, config, bottom=False, training=training).eval()
         with torch.no_grad():
             out[scaling] = layer(x)
     reg = {k: float(o.loss - o.recon) for k, o in out.items()}
@@ -73,7 +71,7 @@ def test_loss_scaling_weights_the_regularisers() -> None:
     expected = 1e-3 * out["position"].kl + 1e-3 * out["position"].commit
     assert reg["position"] == pytest.approx(float(expected), rel=1e-3)
     with pytest.raises(ValueError, match="loss_scaling"):
-        HQALayer(8, config, bottom=False, loss_scaling="pixel")
+        LayerTraining(loss_scaling="pixel")
 
 
 def test_the_layer_carries_the_codec_interface() -> None:
@@ -99,7 +97,8 @@ def test_the_layer_carries_the_codec_interface() -> None:
 
 def test_schedule_setters_drive_the_quantizer() -> None:
     config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4)
-    layer = HQALayer(8, config, bottom=False, temperature=0.66).train()
+    training = LayerTraining(temperature=0.66)
+    layer = HQALayer(8, config, bottom=False, training=training).train()
     buffer = layer.quantizer.temperature
     layer.set_temperature(0.25)
     assert layer.quantizer.temperature is buffer  # in place: the state-dict buffer
@@ -121,3 +120,61 @@ def test_schedule_setters_drive_the_quantizer() -> None:
         "quantizer.usage",
         "quantizer.window_step",
     }
+
+
+def test_set_training_switches_the_loss_and_the_reset_rule() -> None:
+    config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4)
+    layer = HQALayer(8, config, bottom=False)
+    assert layer.loss_scaling == "original" and layer.quantizer.reset_rule == "paper"
+    layer.set_training(LayerTraining(loss_scaling="position", reset_rule="data"))
+    assert layer.loss_scaling == "position" and layer.quantizer.reset_rule == "data"
+
+
+def test_a_cross_entropy_layer_predicts_the_lower_codes() -> None:
+    """HAMs (paper C.2): the decoder's output is K_below logits per lower
+    position, trained with cross-entropy against the given codes."""
+    torch.manual_seed(0)
+    config = LayerConfig(
+        enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4, target="ce"
+    )
+    layer = HQALayer(8, config, bottom=False, lower_codes=32).eval()
+    x = torch.randn(2, 8, 8, 8)
+    codes = torch.randint(0, 32, (2, 8, 8))
+    with torch.no_grad():
+        out = layer(x, codes)
+    assert out.reconstruction.shape == (2, 32, 8, 8) and torch.equal(out.target, codes)
+    assert float(out.recon) == pytest.approx(
+        float(F.cross_entropy(out.reconstruction, codes)), rel=1e-6
+    )
+    logits = layer.decode(layer.embed(out.indices))
+    assert torch.equal(logits, out.reconstruction)  # no un-normalisation
+    below = HQALayer(1, LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=32,
+                                    codebook_dim=8), bottom=True)  # fmt: skip
+    assert torch.equal(layer.codes_below(logits, below), logits.argmax(1))
+    with pytest.raises(ValueError, match="lower codes"):
+        layer(x)
+    with pytest.raises(ValueError, match="lower_codes"):
+        HQALayer(8, config, bottom=False)
+
+
+def test_an_ema_layer_has_no_temperature_and_trains_by_straight_through() -> None:
+    torch.manual_seed(0)
+    config = LayerConfig(
+        enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4, quantizer="ema"
+    )
+    training = LayerTraining(
+        beta_entropy=0.0, beta_commit=0.25, loss_scaling="position"
+    )
+    layer = HQALayer(8, config, bottom=False, training=training).train()
+    assert isinstance(layer.quantizer, EMAQuantizer) and layer.reset_mask is None
+    layer.set_temperature(0.5)  # no-ops on a deterministic quantiser
+    layer.set_code_reset(True)
+    assert layer.temperature == 0.0
+    out = layer(torch.randn(4, 8, 8, 8))
+    assert float(out.kl) == 0.0
+    expected = out.recon + 0.25 * out.commit
+    assert float(out.loss.detach()) == pytest.approx(float(expected.detach()))
+    out.loss.backward()
+    assert layer.encoder.net[0].weight.grad is not None  # through the codes
+    assert not layer.codebook.requires_grad
+    assert "quantizer.codebook" in layer.state_dict()

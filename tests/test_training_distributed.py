@@ -12,7 +12,9 @@ import pytest
 import torch
 
 
-@pytest.mark.parametrize("reset_rule", ["paper", "data", "data-rank1-without-seeds"])
+@pytest.mark.parametrize(
+    "reset_rule", ["paper", "data", "data-rank1-without-seeds", "hams"]
+)
 def test_two_ranks_hold_identical_state(
     tmp_path: Path, mnist_root: Path, reset_rule: str
 ) -> None:
@@ -29,7 +31,11 @@ def test_two_ranks_hold_identical_state(
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert a["resets"] > 0  # codes were reset, the same ones on both ranks
+    if reset_rule == "hams":  # the EMA codebooks moved, identically on both ranks
+        assert not torch.equal(a["layers.1.quantizer.code_sum"], b["resets"])
+        assert a["layers.1.quantizer.cluster_size"].sum() > 256
+    else:
+        assert a["resets"] > 0  # codes were reset, the same ones on both ranks
     # all-reduced over both ranks: the last window's 3 steps
     assert a["usage.1"].sum() == 3 * 32 * 8 * 8
     assert (tmp_path / "run" / "checkpoint.pth").is_file()  # written by rank 0 only

@@ -11,6 +11,7 @@ from compressai_hqa import HQA
 from compressai_hqa.configs import MNIST
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics
+from compressai_hqa.recipes import HQA_MNIST
 from compressai_hqa.training import TrainSettings, train
 from compressai_hqa.zoo.pretrained import pretrained_state_dict
 
@@ -26,7 +27,8 @@ def _codes_used_after_training_layer_2(rule: str, root: Path, output: Path) -> i
     """Trains layer 2 on the shipped layer 1 (seed 0) on the shipped subset of the
     real MNIST training digits; codes used on its last 1,000 (held out)."""
     settings = TrainSettings(
-        config=replace(MNIST, reset_rule=rule),
+        config=MNIST,
+        recipe=replace(HQA_MNIST, reset_rule=rule),
         data_root=root,
         output=output,
         layers=2,

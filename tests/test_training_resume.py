@@ -30,6 +30,9 @@ import torch
 
 from conftest import ROOT
 
+from compressai_hqa.recipes import legacy_recipe
+from compressai_hqa.training.resume import check_same_run
+
 BASE_COMMIT = "5719177"
 FIXTURE = ROOT / "tests" / "data" / f"resume-{BASE_COMMIT}"
 SCRIPT = ROOT / "tests" / "interrupted_training.py"
@@ -93,7 +96,12 @@ def test_the_committed_checkpoint_of_5719177_resumes(
     assert proc.returncode == 0, proc.stderr[-3000:]
     resumed = torch.load(run / "checkpoint.pth", weights_only=True)
     assert (resumed["layer"], resumed["step"], resumed["layer_done"]) == (2, 12, True)
-    assert resumed["run"] == checkpoint["run"]  # the fingerprint did not change
+    # the same run, its fingerprint now in the 0.2 form (architecture + recipe)
+    check_same_run(checkpoint["run"], resumed["run"], run)
+    assert (
+        resumed["run"]["recipe"] == legacy_recipe(checkpoint["run"]["config"]).to_dict()
+    )
+    assert resumed["run"]["recipe"]["reset_window"] == 3
 
     # Ends where the old code's uninterrupted run ended. Layer 1 was frozen in the
     # checkpoint; layer 2 trained 7 more steps: equal here, and within float

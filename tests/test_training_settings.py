@@ -2,31 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from compressai_hqa.configs import MNIST
+import pytest
+
+from conftest import legacy_mnist_config
+
+from compressai_hqa.configs import HAMS_MNIST, MNIST, VQVAE_MNIST
+from compressai_hqa.recipes import HAMS_MNIST as HAMS_RECIPE
+from compressai_hqa.recipes import HQA_MNIST, legacy_recipe
 from compressai_hqa.training.cli import build_parser, settings_from_args
+from compressai_hqa.training.resume import CheckpointError, check_same_run
 
 
-def test_the_fingerprint_of_a_command_line_is_stable() -> None:
-    """A checkpoint stores this dict (``"run"``); ``--resume`` compares it, so its
-    keys and values must not change for the same command line."""
-    args = build_parser().parse_args(
-        ["--config", "mnist", "--data-root", "data", "--output", "out", "--layers",
-         "2", "--steps", "300", "--batch-size", "128", "--reset", "data"]
-    )  # fmt: skip
-    settings = settings_from_args(args)
+def _settings(*argv: str):
+    args = build_parser().parse_args(["--data-root", "data", "--output", "out", *argv])
+    return settings_from_args(args)
+
+
+def test_the_fingerprint_holds_the_architecture_and_the_recipe() -> None:
+    settings = _settings("--config", "mnist", "--layers", "2", "--steps", "300",
+                         "--batch-size", "128", "--reset", "data")  # fmt: skip
     assert settings.output == Path("out") and settings.num_layers == 2
     assert settings.fingerprint() == {
-        "config": {**MNIST.to_dict(), "reset_rule": "data"},
+        "config": MNIST.to_dict(),
+        "recipe": replace(HQA_MNIST, reset_rule="data").to_dict(),
+        "system": None,
         "dataset": "mnist",
         "seed": 0,
         "steps": [300, 300],
         "batch_size": [128, 128],
         "holdout": 0,
     }
-    defaults = settings_from_args(
-        build_parser().parse_args(["--data-root", "d", "--output", "o"])
-    )
+    defaults = _settings()
     assert defaults.fingerprint()["steps"] == [18_000] * 5
     assert defaults.fingerprint()["batch_size"] == [512] * 5
+
+
+def test_a_pre_0_2_fingerprint_matches_the_same_command_line() -> None:
+    """The fingerprint written by 0.1 (the v2 retrain's checkpoint has one): the
+    recipe inside the config. The same command line resumes it; another
+    recipe does not."""
+    settings = _settings("--reset", "data", "--loss-scaling", "position")
+    legacy_config = legacy_mnist_config(reset_rule="data", loss_scaling="position")
+    legacy = {"config": legacy_config, "dataset": "mnist", "seed": 0,
+              "steps": [18_000] * 5, "batch_size": [512] * 5, "holdout": 0}  # fmt: skip
+    assert legacy_recipe(legacy_config) == settings.recipe
+    check_same_run(legacy, settings.fingerprint(), Path("ckpt"))
+    other = _settings("--reset", "data", "--lr", "3e-4")
+    with pytest.raises(CheckpointError, match="recipe differs"):
+        check_same_run(legacy, other.fingerprint(), Path("ckpt"))
+
+
+def test_systems_choose_the_architecture_and_the_recipe() -> None:
+    hams = _settings("--system", "hams")
+    assert (hams.config, hams.recipe, hams.system) == (HAMS_MNIST, HAMS_RECIPE, "hams")
+    assert hams.batch_of(1) == 256
+    vqvae = _settings("--system", "vqvae", "--config", "vqvae-mnist-4x4")
+    assert vqvae.config == VQVAE_MNIST[4] and vqvae.num_layers == 1
+    assert _settings("--system", "vqvae").config == VQVAE_MNIST[1]
+    with pytest.raises(ValueError, match="not an architecture of system"):
+        _settings("--system", "hams", "--config", "mnist")
+    lr = _settings("--system", "hams", "--lr", "1e-3")
+    assert {c.lr for c in lr.recipe.layers} == {1e-3}
+    assert _settings("--recipe", "hqa-mnist-v2").recipe.reset_rule == "data"

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from conftest import tiny_config, wait_for
 
 from compressai_hqa import HQA
 from compressai_hqa.layers import ProbabilisticQuantizer
+from compressai_hqa.recipes import Recipe
 from compressai_hqa.training import (
     TrainSettings,
     gumbel_temperature,
@@ -303,10 +303,11 @@ def test_training_step_clears_the_moments_of_every_reset_code(
 # ------------------------------------------------------------------ in-process
 def _settings(data_root: Path, output: Path, **kwargs) -> TrainSettings:
     """A tiny stack on the shipped MNIST subset, resets every 3 steps."""
-    config = replace(tiny_config(num_layers=3), reset_window=3)
+    recipe = Recipe.uniform(3, reset_window=3)
     options = dict(steps=12, batch_size=16, log_every=1, eval_images=64,
-                   progress=False, tensorboard=False)  # fmt: skip
-    return TrainSettings(config, data_root, output, **{**options, **kwargs})
+                   progress=False, tensorboard=False, recipe=recipe)  # fmt: skip
+    return TrainSettings(tiny_config(num_layers=3), data_root, output,
+                         **{**options, **kwargs})  # fmt: skip
 
 
 def test_the_layers_below_stay_bit_identical_while_a_layer_trains(
@@ -345,7 +346,7 @@ def test_schedules_reach_the_trained_layer_and_the_log(
     """Code reset in the first 75 % of the steps only; the temperature and the
     learning rate of every step as the schedule functions give them."""
     settings = _settings(mnist_root, tmp_path / "run", layers=2)
-    config, steps = settings.config, settings.steps
+    config, steps = settings.training_recipe, settings.steps
     seen: list[tuple[bool, float]] = []
 
     def record(module: torch.nn.Module, args: object) -> None:
@@ -380,6 +381,7 @@ def test_schedules_reach_the_trained_layer_and_the_log(
         assert float(row["temperature"]) == pytest.approx(temperatures[step - 1])
         # the learning rate the next step uses (the scheduler has stepped)
         factor = lr_factor(step, steps, config.lr_flat_fraction, config.lr_final_ratio)
-        assert float(row["lr"]) == pytest.approx(config.lr * factor, rel=1e-12)
+        lr = config.layers[int(row["layer"]) - 1].lr
+        assert float(row["lr"]) == pytest.approx(lr * factor, rel=1e-12)
     lrs = [float(r["lr"]) for r in rows[:steps]]
-    assert lrs[0] == config.lr and lrs[-1] == pytest.approx(config.lr / 10)
+    assert lrs[0] == 4e-4 and lrs[-1] == pytest.approx(4e-4 / 10)

@@ -17,7 +17,10 @@ class Decoder(nn.Module):
     ``Conv3x3(D, hidden) -> Mish -> [Conv3x3(hidden, hidden, dilation d) -> Mish]
     x (num_layers - 3) -> nearest-neighbour x2 upsampling -> Conv3x3(hidden,
     hidden/2) -> Mish -> Conv3x3(hidden/2, out)``, ending with a sigmoid for the
-    bottom (pixel) layer. Dropout (training only) follows every hidden activation.
+    bottom (pixel) layer. With ``upsample_steps`` > 1 (the flat VQ-VAE
+    baselines), the last ``upsample_steps - 1`` intermediate convolutions are each
+    preceded by a x2 upsampling too. Dropout (training only) follows every hidden
+    activation.
 
     Args:
         in_channels: code dimension D.
@@ -29,6 +32,8 @@ class Decoder(nn.Module):
             entries); empty means 1 everywhere.
         dropout: dropout probability after each hidden activation.
         sigmoid: squash the output to [0, 1] (bottom layer).
+        upsample_steps: how many times to double H and W when ``upsample`` is
+            set (<= ``num_layers - 2``).
     """
 
     def __init__(
@@ -41,17 +46,25 @@ class Decoder(nn.Module):
         dilations: Sequence[int] = (),
         dropout: float = 0.0,
         sigmoid: bool = False,
+        upsample_steps: int = 1,
     ) -> None:
         super().__init__()
         dilations = tuple(dilations) or (1,) * (num_layers - 3)
         if len(dilations) != num_layers - 3:
             raise ValueError(f"need {num_layers - 3} dilations, got {len(dilations)}")
+        if upsample and not 1 <= upsample_steps <= num_layers - 2:
+            raise ValueError(
+                f"upsample_steps must be in [1, {num_layers - 2}], got {upsample_steps}"
+            )
+        early = len(dilations) - (upsample_steps - 1 if upsample else 0)
         half = max(hidden // 2, 1)
         blocks: list[nn.Module] = [
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             nn.Mish(),
         ]
-        for d in dilations:
+        for i, d in enumerate(dilations):
+            if i >= early:
+                blocks.append(nn.Upsample(scale_factor=2, mode="nearest"))
             blocks += [
                 nn.Dropout(dropout),
                 nn.Conv2d(hidden, hidden, 3, padding=d, dilation=d),

@@ -25,10 +25,16 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
-from compressai_hqa.configs import RESET_RULES
 from compressai_hqa.layers.gumbel import relaxed_one_hot, sample_categorical
+from compressai_hqa.recipes import RESET_RULES
 
-__all__ = ["QUANTIZE_MODES", "RESET_RULES", "ProbabilisticQuantizer", "QuantizerOutput"]
+__all__ = [
+    "QUANTIZE_MODES",
+    "RESET_RULES",
+    "ProbabilisticQuantizer",
+    "QuantizerOutput",
+    "VectorQuantizer",
+]
 
 
 #: How a code is chosen from the posterior q(k|z): the nearest code
@@ -60,76 +66,34 @@ class QuantizerOutput:
     perplexity: Tensor
 
 
-class ProbabilisticQuantizer(nn.Module):
-    """Codebook with the stochastic posterior of HQA.
+class VectorQuantizer(nn.Module):
+    """What every quantiser of a layer shares: a codebook of K codes of dimension
+    D, the posterior ``q(k|z) = softmax_k(-||z - e_k||^2)`` (a point mass on the
+    nearest code for deterministic quantisers), lookups, and the count of code
+    usage over windows of ``reset_window`` training batches.
 
-    The Gumbel temperature and the code-usage window are buffers, so they are
-    saved in the state dict and a resumed run continues exactly. Code resetting
-    (paper C.4) is on by default and runs only in training mode;
-    :meth:`set_temperature` and :meth:`set_code_reset` follow a schedule.
-
-    Args:
-        codebook_size: number of codes K.
-        codebook_dim: code dimension D.
-        temperature: initial Gumbel-softmax temperature.
-        reset_window: batches over which code usage is counted.
-        reset_threshold: a code is dead when its count over a window is below
-            this fraction of the most-used code's count.
-        reset_noise: standard deviation of the noise added to a reset code
-            (``reset_rule="paper"``).
-        reset_rule: one of :data:`RESET_RULES`.
-        reset_min_distance: ``reset_rule="data"`` seeds a code only at a batch
-            point at least this squared distance from every code.
+    Subclasses create :attr:`codebook` (a parameter or a buffer, saved as
+    ``codebook``) and implement ``forward`` (returning :class:`QuantizerOutput`).
     """
 
-    temperature: Tensor
     usage: Tensor
     window_step: Tensor
-    reset_mask: Tensor
+    codebook: Tensor
 
     def __init__(
-        self,
-        codebook_size: int,
-        codebook_dim: int,
-        temperature: float = 1.0,
-        reset_window: int = 20,
-        reset_threshold: float = 0.03,
-        reset_noise: float = 0.01,
-        reset_rule: str = "paper",
-        reset_min_distance: float = 4.0,
+        self, codebook_size: int, codebook_dim: int, reset_window: int
     ) -> None:
         super().__init__()
-        if reset_rule not in RESET_RULES:
-            raise ValueError(f"reset_rule must be one of {RESET_RULES}: {reset_rule!r}")
         self.codebook_size = codebook_size
         self.codebook_dim = codebook_dim
         self.reset_window = reset_window
-        self.reset_threshold = reset_threshold
-        self.reset_noise = reset_noise
-        self.reset_rule = reset_rule
-        self.reset_min_distance = reset_min_distance
-        self.code_reset = True
-        # State-dict names (codebook, temperature, usage, window_step) are part
-        # of the checkpoint format: keep them.
-        self.codebook = nn.Parameter(torch.randn(codebook_size, codebook_dim))
-        self.register_buffer("temperature", torch.tensor(float(temperature)))
-        self.register_buffer("usage", torch.zeros(codebook_size, dtype=torch.int64))
-        self.register_buffer("window_step", torch.zeros((), dtype=torch.int64))
-        # The codes moved by the last reset (e.g. to clear their optimiser moments).
+
+    def _usage_buffers(self) -> None:
+        # State-dict names (usage, window_step) are part of the checkpoint format.
         self.register_buffer(
-            "reset_mask",
-            torch.zeros(codebook_size, dtype=torch.bool),
-            persistent=False,
+            "usage", torch.zeros(self.codebook_size, dtype=torch.int64)
         )
-
-    # ---------------------------------------------------------- schedule
-    def set_temperature(self, temperature: float) -> None:
-        """Sets the Gumbel-softmax temperature of training (in place, a buffer)."""
-        self.temperature.fill_(temperature)
-
-    def set_code_reset(self, enabled: bool) -> None:
-        """Turns code resetting on or off (it only ever runs in training mode)."""
-        self.code_reset = bool(enabled)
+        self.register_buffer("window_step", torch.zeros((), dtype=torch.int64))
 
     # ------------------------------------------------------------------ maths
     def distances(self, z: Tensor) -> Tensor:
@@ -189,6 +153,101 @@ class ProbabilisticQuantizer(nn.Module):
         return F.embedding(indices.long(), self.codebook).permute(0, 3, 1, 2)
 
     # --------------------------------------------------------------- training
+    @torch.no_grad()
+    def _count(self, indices: Tensor) -> None:
+        """Adds the batch's hard code assignments to the window's usage counts."""
+        counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+        self.usage += counts
+        self.window_step += 1
+
+    @torch.no_grad()
+    def _clear_window_if_due(self) -> Tensor:
+        """Starts a new usage window if the current one is complete; returns
+        whether it was (a device bool, no host synchronisation)."""
+        due = self.window_step >= self.reset_window
+        keep = (~due).to(self.usage.dtype)
+        self.usage.mul_(keep)
+        self.window_step.mul_(keep)
+        return due
+
+    def _check(self, z_e: Tensor) -> None:
+        if z_e.dim() != 4 or z_e.shape[1] != self.codebook_dim:
+            raise ValueError(
+                f"expected latents of shape (B, {self.codebook_dim}, H, W), "
+                f"got {tuple(z_e.shape)}"
+            )
+
+
+class ProbabilisticQuantizer(VectorQuantizer):
+    """Codebook with the stochastic posterior of HQA.
+
+    The Gumbel temperature and the code-usage window are buffers, so they are
+    saved in the state dict and a resumed run continues exactly. Code resetting
+    (paper C.4) is on by default and runs only in training mode;
+    :meth:`set_temperature` and :meth:`set_code_reset` follow a schedule.
+
+    Args:
+        codebook_size: number of codes K.
+        codebook_dim: code dimension D.
+        temperature: initial Gumbel-softmax temperature.
+        reset_window: batches over which code usage is counted.
+        reset_threshold: a code is dead when its count over a window is below
+            this fraction of the most-used code's count.
+        reset_noise: standard deviation of the noise added to a reset code
+            (``reset_rule="paper"``).
+        reset_rule: one of :data:`RESET_RULES`.
+        reset_min_distance: ``reset_rule="data"`` seeds a code only at a batch
+            point at least this squared distance from every code.
+    """
+
+    temperature: Tensor
+    usage: Tensor
+    window_step: Tensor
+    reset_mask: Tensor
+
+    def __init__(
+        self,
+        codebook_size: int,
+        codebook_dim: int,
+        temperature: float = 1.0,
+        reset_window: int = 20,
+        reset_threshold: float = 0.03,
+        reset_noise: float = 0.01,
+        reset_rule: str = "paper",
+        reset_min_distance: float = 4.0,
+    ) -> None:
+        super().__init__(codebook_size, codebook_dim, reset_window)
+        if reset_rule not in RESET_RULES:
+            raise ValueError(f"reset_rule must be one of {RESET_RULES}: {reset_rule!r}")
+        self.reset_threshold = reset_threshold
+        self.reset_noise = reset_noise
+        self.reset_rule = reset_rule
+        self.reset_min_distance = reset_min_distance
+        self.code_reset = True
+        # State-dict names (codebook, temperature, usage, window_step) are part
+        # of the checkpoint format: keep them.
+        self.codebook = nn.Parameter(torch.randn(codebook_size, codebook_dim))
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self._usage_buffers()
+        # The codes moved by the last reset (e.g. to clear their optimiser moments).
+        self.register_buffer(
+            "reset_mask",
+            torch.zeros(codebook_size, dtype=torch.bool),
+            persistent=False,
+        )
+
+    # ---------------------------------------------------------- schedule
+    def set_temperature(self, temperature: float) -> None:
+        """Sets the Gumbel-softmax temperature of training (in place, a buffer)."""
+        self.temperature.fill_(temperature)
+
+    def set_code_reset(self, enabled: bool) -> None:
+        """Turns code resetting on or off (it only ever runs in training mode)."""
+        self.code_reset = bool(enabled)
+
+    # --------------------------------------------------------------- training
     def forward(self, z_e: Tensor) -> QuantizerOutput:
         """Quantises ``z_e``: relaxed sample in training, argmin codes in eval.
 
@@ -227,15 +286,6 @@ class ProbabilisticQuantizer(nn.Module):
         )
 
     @torch.no_grad()
-    def _count(self, indices: Tensor) -> None:
-        """Adds the batch's hard code assignments to the window's usage counts."""
-        counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(counts)
-        self.usage += counts
-        self.window_step += 1
-
-    @torch.no_grad()
     def _end_window(self, z_e: Tensor) -> None:
         """If a window is complete: reset dead codes, then clear the counts.
 
@@ -266,9 +316,7 @@ class ProbabilisticQuantizer(nn.Module):
                 self._reset_paper(due)
             elif bool(due) and not self._reset_at_batch_points(z_e):
                 self._reset_paper(due)  # one host read a step (graph break)
-        keep = (~due).to(self.usage.dtype)
-        self.usage.mul_(keep)
-        self.window_step.mul_(keep)
+        self._clear_window_if_due()
 
     def _reset_paper(self, due: Tensor) -> None:
         """Moves the least-used code, if dead, next to the most-used one."""
@@ -346,13 +394,6 @@ class ProbabilisticQuantizer(nn.Module):
             d = torch.minimum(d, (flat - seed).square().sum(1))
         empty = flat.new_zeros(0, self.codebook_dim)
         return torch.cat(seeds) if seeds else empty, flat
-
-    def _check(self, z_e: Tensor) -> None:
-        if z_e.dim() != 4 or z_e.shape[1] != self.codebook_dim:
-            raise ValueError(
-                f"expected latents of shape (B, {self.codebook_dim}, H, W), "
-                f"got {tuple(z_e.shape)}"
-            )
 
     def extra_repr(self) -> str:
         return (

@@ -1,4 +1,10 @@
-"""One HQA layer: a small VQ-VAE over the output of the layer below."""
+"""One HQA layer: a small VQ-VAE over the output of the layer below.
+
+The same class builds the layers of the baselines of paper Table 3 (its
+:class:`~compressai_hqa.configs.LayerConfig` switches): an EMA quantiser instead
+of the probabilistic one, and a decoder that predicts the lower layer's code
+indices (cross-entropy, HAMs) instead of its z_e.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,16 @@ import torch.nn.functional as F
 
 from torch import Generator, Tensor
 
-from compressai_hqa.configs import LOSS_SCALINGS, LayerConfig
+from compressai_hqa.configs import LayerConfig
 from compressai_hqa.layers import (
     Decoder,
+    EMAQuantizer,
     Encoder,
     GlobalNormalization,
     ProbabilisticQuantizer,
 )
+from compressai_hqa.layers.gumbel import sample_categorical
+from compressai_hqa.recipes import LayerTraining
 
 __all__ = ["HQALayer", "LayerOutput"]
 
@@ -31,12 +40,16 @@ class LayerOutput:
             divided by its number of elements, as in the original code; with
             ``"position"``, ``r = 1``: beta weighs the per-position means, as the
             paper's equations are written.
-        recon: mean squared error between ``reconstruction`` and ``target``.
-        kl: mean KL(q || uniform) per latent position.
-        commit: mean probabilistic commitment per latent position.
+        recon: mean squared error between ``reconstruction`` and ``target``, or
+            for a ``"ce"`` layer the cross-entropy of the lower codes.
+        kl: mean KL(q || uniform) per latent position (0 for the EMA quantiser).
+        commit: mean probabilistic commitment per latent position (VQ-VAE's
+            commitment, a mean over elements, for the EMA quantiser).
         perplexity: exp entropy of the batch-averaged posterior.
-        target: the (normalised) input the layer reconstructs.
-        reconstruction: the decoder's output in the normalised space.
+        target: the (normalised) input the layer reconstructs, or the lower
+            layer's code indices (B, H, W) for a ``"ce"`` layer.
+        reconstruction: the decoder's output in the normalised space (logits
+            over the lower codes for a ``"ce"`` layer).
         z_e: continuous codes (B, D, h, w).
         indices: argmin code indices (B, h, w).
     """
@@ -53,26 +66,28 @@ class LayerOutput:
 
 
 class HQALayer(nn.Module):
-    """Encoder, probabilistic quantiser and decoder of one HQA layer.
+    """Encoder, quantiser and decoder of one HQA layer.
 
     Layer 1 reconstructs pixels (its decoder ends with a sigmoid); layer l >= 2
-    reconstructs the continuous ``z_e`` of layer l-1, normalised by this layer's
-    :class:`GlobalNormalization` (sized by layer l-1's code dimension).
+    reconstructs the continuous ``z_e`` of layer l-1 (``target="mse"``),
+    normalised by this layer's :class:`GlobalNormalization` (sized by layer
+    l-1's code dimension), or predicts layer l-1's code indices
+    (``target="ce"``, HAMs).
 
     The codec path is ``encode`` (input -> ``z_e``), ``quantize`` (``z_e`` ->
-    code indices), ``embed`` (indices -> code vectors) and ``decode`` (code
-    vectors -> input); ``forward`` is one training step's computation, whose
-    schedule :meth:`set_temperature` and :meth:`set_code_reset` set.
+    code indices), ``embed`` (indices -> code vectors), ``decode`` (code vectors
+    -> input, or logits of the lower codes) and :meth:`codes_below`; ``forward``
+    is one training step's computation, whose settings :meth:`set_training`
+    and schedule :meth:`set_temperature` and :meth:`set_code_reset` set.
 
     Args:
         in_channels: channels of this layer's input (image channels for layer 1,
             the code dimension of the layer below otherwise).
-        config: architecture and loss weights.
+        config: the layer's architecture.
         bottom: whether this is layer 1 (pixels, sigmoid, no normalisation).
-        temperature: initial Gumbel temperature.
-        reset_window, reset_threshold, reset_noise, reset_rule: code-reset
-            settings (see :class:`ProbabilisticQuantizer`).
-        loss_scaling: ``"original"`` or ``"position"`` (see :class:`LayerOutput`).
+        training: loss weights, temperature and code-reset settings (default:
+            :class:`LayerTraining`'s, paper Table 10).
+        lower_codes: the codebook size of the layer below (``target="ce"``).
     """
 
     def __init__(
@@ -80,22 +95,17 @@ class HQALayer(nn.Module):
         in_channels: int,
         config: LayerConfig,
         bottom: bool,
-        temperature: float = 1.0,
-        reset_window: int = 20,
-        reset_threshold: float = 0.03,
-        reset_noise: float = 0.01,
-        reset_rule: str = "paper",
-        loss_scaling: str = "original",
+        training: LayerTraining | None = None,
+        lower_codes: int | None = None,
     ) -> None:
         super().__init__()
-        if loss_scaling not in LOSS_SCALINGS:
-            raise ValueError(
-                f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}"
-            )
+        training = LayerTraining() if training is None else training
         self.config = config
-        self.loss_scaling = loss_scaling
         self.in_channels = in_channels
         self.bottom = bottom
+        self.target = "mse" if bottom else config.target
+        if self.target == "ce" and not lower_codes:
+            raise ValueError("a cross-entropy layer needs lower_codes")
         self.normalizer = None if bottom else GlobalNormalization(in_channels)
         self.encoder = Encoder(
             in_channels,
@@ -104,26 +114,56 @@ class HQALayer(nn.Module):
             num_layers=config.enc_layers,
             downsample=config.downsample,
             dropout=config.dropout,
+            downsample_steps=config.downsample_steps,
         )
-        self.quantizer = ProbabilisticQuantizer(
-            config.codebook_size,
-            config.codebook_dim,
-            temperature=temperature,
-            reset_window=reset_window,
-            reset_threshold=reset_threshold,
-            reset_noise=reset_noise,
-            reset_rule=reset_rule,
-        )
+        self.quantizer: ProbabilisticQuantizer | EMAQuantizer
+        if config.quantizer == "ema":
+            self.quantizer = EMAQuantizer(
+                config.codebook_size,
+                config.codebook_dim,
+                decay=training.ema_decay,
+                reset_window=training.reset_window,
+            )
+        else:
+            self.quantizer = ProbabilisticQuantizer(
+                config.codebook_size,
+                config.codebook_dim,
+                temperature=training.temperature,
+                reset_window=training.reset_window,
+                reset_threshold=training.reset_threshold,
+                reset_noise=training.reset_noise,
+                reset_rule=training.reset_rule,
+            )
         self.decoder = Decoder(
             config.codebook_dim,
-            in_channels,
+            lower_codes if self.target == "ce" else in_channels,
             config.dec_hidden,
             num_layers=config.dec_layers,
             upsample=config.downsample,
             dilations=config.dec_dilations,
             dropout=config.dropout,
             sigmoid=bottom,
+            upsample_steps=config.downsample_steps,
         )
+        self.set_training(training)
+
+    def set_training(self, training: LayerTraining) -> None:
+        """Sets the loss weights and code-reset settings of the next training
+        steps (the temperature follows :meth:`set_temperature`)."""
+        self.training_settings = training
+        q = self.quantizer
+        q.reset_window = training.reset_window
+        if isinstance(q, EMAQuantizer):
+            q.decay = training.ema_decay
+        else:
+            q.reset_threshold = training.reset_threshold
+            q.reset_noise = training.reset_noise
+            q.reset_rule = training.reset_rule
+
+    @property
+    def loss_scaling(self) -> str:
+        """How the regularisers are weighed (see :class:`LayerOutput`)."""
+        return self.training_settings.loss_scaling
 
     # ------------------------------------------------------------ codebook
     @property
@@ -132,27 +172,36 @@ class HQALayer(nn.Module):
         return self.quantizer.codebook_size
 
     @property
-    def codebook(self) -> nn.Parameter:
-        """The code vectors (K, D), a parameter of the layer."""
+    def codebook(self) -> Tensor:
+        """The code vectors (K, D): a parameter of the layer, or a buffer for
+        the EMA quantiser."""
         return self.quantizer.codebook
 
     @property
-    def reset_mask(self) -> Tensor:
-        """(K,) bool: the codes the last training step reset."""
-        return self.quantizer.reset_mask
+    def reset_mask(self) -> Tensor | None:
+        """(K,) bool: the codes the last training step reset (None for the EMA
+        quantiser)."""
+        return getattr(self.quantizer, "reset_mask", None)
 
     @property
     def temperature(self) -> float:
-        """The Gumbel-softmax temperature of training (reads the device)."""
+        """The Gumbel-softmax temperature of training (reads the device; 0 for
+        the EMA quantiser, which takes the nearest code)."""
+        if isinstance(self.quantizer, EMAQuantizer):
+            return 0.0
         return float(self.quantizer.temperature)
 
     def set_temperature(self, temperature: float) -> None:
-        """Sets the Gumbel-softmax temperature of the next training steps."""
-        self.quantizer.set_temperature(temperature)
+        """Sets the Gumbel-softmax temperature of the next training steps (the
+        EMA quantiser has none)."""
+        if isinstance(self.quantizer, ProbabilisticQuantizer):
+            self.quantizer.set_temperature(temperature)
 
     def set_code_reset(self, enabled: bool) -> None:
-        """Turns the resetting of dead codes on or off (training mode only)."""
-        self.quantizer.set_code_reset(enabled)
+        """Turns the resetting of dead codes on or off (training mode only; the
+        EMA quantiser never resets)."""
+        if isinstance(self.quantizer, ProbabilisticQuantizer):
+            self.quantizer.set_code_reset(enabled)
 
     def codes_used(self) -> int:
         """Codes chosen at least once in the current reset window (reads the
@@ -187,29 +236,62 @@ class HQALayer(nn.Module):
         return self.quantizer.embed(indices)
 
     def decode(self, z_q: Tensor) -> Tensor:
-        """Estimate of this layer's (unnormalised) input from quantised codes."""
-        return self.unnormalize(self.decoder(z_q))
+        """Estimate of this layer's (unnormalised) input from quantised codes,
+        or for a ``"ce"`` layer the logits (B, K_below, H, W) of the lower codes."""
+        out = self.decoder(z_q)
+        return out if self.target == "ce" else self.unnormalize(out)
 
-    def forward(self, x: Tensor) -> LayerOutput:
+    def codes_below(
+        self,
+        decoded: Tensor,
+        below: HQALayer,
+        mode: str = "argmin",
+        generator: Generator | None = None,
+    ) -> Tensor:
+        """The code indices of the layer ``below`` from :meth:`decode`'s output:
+        ``below`` quantises the estimated z_e, or for a ``"ce"`` layer the most
+        likely (``"argmin"``) or a sampled (``"sample"``) lower code."""
+        if self.target == "mse":
+            return below.quantize(decoded, mode, generator)
+        logits = decoded.permute(0, 2, 3, 1).float()
+        if mode == "argmin":
+            return logits.argmax(-1)
+        return sample_categorical(logits, generator)
+
+    def forward(self, x: Tensor, codes: Tensor | None = None) -> LayerOutput:
         """One training step's computation (paper Algorithm 2, lines 13-21).
 
         In training mode the normalisation statistics absorb ``x`` and the
-        decoder sees a relaxed Gumbel-softmax sample; in eval mode the codes are
-        the argmin and nothing is updated.
+        decoder sees a relaxed Gumbel-softmax sample (the nearest code with a
+        straight-through gradient for the EMA quantiser); in eval mode the codes
+        are the argmin and nothing but the EMA codebook is updated.
+
+        Args:
+            x: the layer's input: images, or the lower layer's z_e.
+            codes: for a ``"ce"`` layer, the lower layer's code indices of ``x``
+                (B, H, W): the cross-entropy target.
         """
         if self.normalizer is not None and self.training:
             self.normalizer.update(x)
-        target = self.normalize(x)
-        z_e = self.encoder(target)
+        normalized = self.normalize(x)
+        z_e = self.encoder(normalized)
         q = self.quantizer(z_e)
         reconstruction = self.decoder(q.z_q)
-        recon = F.mse_loss(reconstruction.float(), target.float())
+        if self.target == "ce":
+            if codes is None:
+                raise ValueError("a cross-entropy layer needs the lower codes")
+            target = codes
+            recon = F.cross_entropy(reconstruction.float(), codes)
+        else:
+            target = normalized
+            recon = F.mse_loss(reconstruction.float(), target.float())
         ratio = (
-            z_e[0, 0].numel() / target[0].numel()
+            z_e[0, 0].numel() / normalized[0].numel()
             if self.loss_scaling == "original"
             else 1.0
         )
-        reg = self.config.beta_entropy * q.kl + self.config.beta_commit * q.commit
+        settings = self.training_settings
+        reg = settings.beta_entropy * q.kl + settings.beta_commit * q.commit
         return LayerOutput(
             loss=recon + ratio * reg,
             recon=recon,

@@ -16,6 +16,7 @@ from torch import Tensor
 from compressai_hqa.configs import HQAConfig, get_config
 from compressai_hqa.layers.quantizer import QUANTIZE_MODES
 from compressai_hqa.models.layer import HQALayer
+from compressai_hqa.recipes import Recipe, default_recipe
 
 __all__ = ["DECODE_MODES", "HQAStack"]
 
@@ -42,10 +43,16 @@ class HQAStack(CompressionModel):
         config: an :class:`HQAConfig` or a config name (``"mnist"``,
             ``"celeba64"``).
         num_layers: build only the first ``num_layers`` layers (default: all).
+        recipe: the loss weights and code-reset settings of training (default:
+            :func:`~compressai_hqa.recipes.default_recipe`; see
+            :meth:`set_recipe`). Not part of the weights.
     """
 
     def __init__(
-        self, config: HQAConfig | str = "mnist", num_layers: int | None = None
+        self,
+        config: HQAConfig | str = "mnist",
+        num_layers: int | None = None,
+        recipe: Recipe | None = None,
     ) -> None:
         super().__init__()
         config = get_config(config)
@@ -55,24 +62,30 @@ class HQAStack(CompressionModel):
                 f"num_layers must be in [1, {config.num_layers}] for config "
                 f"{config.name!r}, got {num_layers}"
             )
+        recipe = default_recipe(config) if recipe is None else recipe
+        recipe.check(config)
         layers = []
-        in_channels = config.in_channels
+        in_channels, lower_codes = config.in_channels, None
         for i, layer_config in enumerate(config.layers[:n]):
             layers.append(
                 HQALayer(
                     in_channels,
                     layer_config,
                     bottom=i == 0,
-                    temperature=config.temp_start,
-                    reset_window=config.reset_window,
-                    reset_threshold=config.reset_threshold,
-                    reset_noise=config.reset_noise,
-                    reset_rule=config.reset_rule,
-                    loss_scaling=config.loss_scaling,
+                    training=recipe.training(i),
+                    lower_codes=lower_codes,
                 )
             )
             in_channels = layer_config.codebook_dim
+            lower_codes = layer_config.codebook_size
         self._setup(config, nn.ModuleList(layers))
+
+    def set_recipe(self, recipe: Recipe) -> None:
+        """Sets every layer's loss weights and code-reset settings from ``recipe``
+        (which must have a layer for each of the config's)."""
+        recipe.check(self.config)
+        for i, layer in enumerate(self.layers):
+            layer.set_training(recipe.training(i))
 
     def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
         self.config = config
@@ -140,6 +153,15 @@ class HQAStack(CompressionModel):
             for below in self.layers[: layer - 1]:
                 x = below.encode(x)
         return x
+
+    def training_inputs(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """What the top layer trains on: :meth:`layer_input` and, for a
+        cross-entropy (HAMs) layer, the lower layer's argmin codes of it."""
+        target = self.layer_input(x)
+        if self.top.target != "ce":
+            return target, None
+        with torch.no_grad():
+            return target, self.layers[-2].quantize(target)
 
     # -------------------------------------------------------------- inference
     def encode(self, x: Tensor) -> Tensor:
@@ -243,8 +265,9 @@ class HQAStack(CompressionModel):
         if indices.dim() != 3:
             raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
         h = self.top.decode(self.top.embed(indices.to(self.device)))
-        for layer in reversed(self.layers[:-1]):
-            h = layer.decode(layer.embed(layer.quantize(h, mode, generator)))
+        for i in reversed(range(self.num_layers - 1)):
+            layer, above = self.layers[i], self.layers[i + 1]
+            h = layer.decode(layer.embed(above.codes_below(h, layer, mode, generator)))
         if size is not None:
             h = h[..., : size[0], : size[1]]
         return h

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from compressai_hqa.configs import CONFIGS, LOSS_SCALINGS, RESET_RULES, get_config
+from compressai_hqa.configs import CONFIGS, get_config
+from compressai_hqa.recipes import (
+    LOSS_SCALINGS,
+    RECIPES,
+    RESET_RULES,
+    default_recipe,
+    get_recipe,
+)
+from compressai_hqa.systems import SYSTEMS, get_system, with_config
 
 from .resume import CheckpointError
 from .settings import DATASETS, TrainSettings
@@ -28,6 +36,10 @@ examples:
   # continue after a crash or Ctrl-C
   python examples/train_hqa.py --config mnist --data-root ../shared/data \\
       --output runs/mnist --resume
+  # a system of paper Table 3 (here HAMs; the flat VQ-VAE picks its code grid
+  # with --config vqvae-mnist-2x2 etc.)
+  python examples/train_hqa.py --system hams --data-root ../shared/data \\
+      --output runs/hams
   # add layers 4 and 5 on top of a trained 3-layer stack
   python examples/train_hqa.py --config mnist --data-root ../shared/data \\
       --output runs/top --layers 5 --start-layer 4 --init runs/quick/model.pth
@@ -51,9 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     a(
         "--config",
         choices=sorted(CONFIGS),
-        default="mnist",
-        help="stack and recipe: mnist (paper Table 10) or celeba64 (Table 9) "
-        "(default: %(default)s)",
+        default=None,
+        help="architecture: mnist (paper Table 10), celeba64 (Table 9), the "
+        "baselines' (hams-mnist, vqvae-mnist-1x1, ...); default: the --system's, "
+        "else mnist",
+    )
+    a(
+        "--system",
+        choices=list(SYSTEMS),
+        default=None,
+        help="a system of paper Table 3 (architecture and recipe): "
+        + ", ".join(SYSTEMS)
+        + " (see compressai_hqa.systems)",
+    )
+    a(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default=None,
+        help="training recipe (optimiser, schedules, loss weights, code "
+        "resetting); default: the --system's, else the architecture's paper table",
     )
     a(
         "--data-root",
@@ -91,19 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=int,
         default=None,
-        help="training steps per layer (default: the config's, 18000 for mnist)",
+        help="training steps per layer (default: the recipe's, 18000 for mnist)",
     )
     a(
         "--batch-size",
         type=int,
         default=None,
-        help="global batch size, split across ranks (default: the config's)",
+        help="global batch size, split across ranks (default: the recipe's)",
     )
     a(
         "--lr",
         type=float,
         default=None,
-        help="RAdam learning rate (default: the config's, 4e-4)",
+        help="RAdam learning rate of every layer (default: the recipe's, 4e-4)",
     )
     a(
         "--reset",
@@ -112,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="code-reset rule: 'paper' (least-used code next to the most-used, one "
         "per window) or 'data' (every dead code re-seeded at a batch encoder "
-        "output); default: the config's ('paper')",
+        "output); default: the recipe's ('paper')",
     )
     a(
         "--loss-scaling",
@@ -121,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the entropy and commitment terms: 'original' (scaled by "
         "latent positions / target elements, as the original code) or 'position' "
         "(beta on the per-position means, as the paper's equations); default: "
-        "the config's ('original')",
+        "the recipe's ('original')",
     )
     a(
         "--resume",
@@ -199,17 +227,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     values = vars(args).copy()
-    config = get_config(values["config"])
+    system = get_system(values["system"]) if values["system"] else None
+    name = values.pop("config")
+    if system is None:
+        config = get_config(name or "mnist")
+    else:
+        config = system.config if name is None else get_config(name)
+        system = with_config(system, config)
+    recipe_name = values.pop("recipe")
+    if recipe_name is not None:
+        recipe = get_recipe(recipe_name)
+    else:
+        recipe = system.recipe if system else default_recipe(config)
     lr = values.pop("lr")
     if lr is not None:
         if lr <= 0:
             raise ValueError("--lr must be > 0")
-        config = replace(config, lr=lr)
+        recipe = recipe.replace_layers(lr=lr)
     for key in ("reset_rule", "loss_scaling"):
         value = values.pop(key)
         if value is not None:
-            config = replace(config, **{key: value})
-    values["config"] = config
+            recipe = replace(recipe, **{key: value})
+    values.update(config=config, recipe=recipe)
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_images"):
         if values[key] is not None and values[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1")

@@ -8,6 +8,9 @@ so it loads with ``torch.load(..., weights_only=True)``::
      "layer_done": bool, "optimizer": ..., "scheduler": ..., "rng": {"cpu", "cuda"},
      "run": TrainSettings.fingerprint(), "elapsed_s": wall time of the layer}
 
+Checkpoints written before 0.2 hold the recipe inside ``run["config"]``;
+:func:`check_same_run` reads both forms, so such runs resume.
+
 It is written atomically every ``checkpoint_every`` steps, at the end of each
 layer (with ``OUTPUT/model.pth``, the bare state dict) and on Ctrl-C; a run
 killed at any moment resumes from the last one. Keys and values are a file
@@ -25,6 +28,7 @@ import torch
 from compressai_hqa.configs import HQAConfig
 from compressai_hqa.files import atomic_save, load_torch_file
 from compressai_hqa.models import HQA, state_dict_config
+from compressai_hqa.recipes import Recipe, legacy_recipe
 from compressai_hqa.zoo import load_weights
 
 from .schedules import FlatCosineLR
@@ -205,14 +209,41 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def check_same_run(stored: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """Raises CheckpointError unless two run fingerprints agree."""
-    for key in ("config", "dataset", "seed", "steps", "batch_size", "holdout"):
-        if stored.get(key) != current.get(key):
-            what = "config" if key == "config" else f"{key} {stored.get(key)!r}"
+    """Raises CheckpointError unless two run fingerprints agree.
+
+    The architecture and the recipe are compared as values, so a fingerprint
+    written before 0.2 (the recipe inside ``"config"``) matches the same run's.
+    """
+    for key in (
+        "config",
+        "recipe",
+        "dataset",
+        "seed",
+        "steps",
+        "batch_size",
+        "holdout",
+    ):
+        if _run_value(stored, key) != _run_value(current, key):
+            what = key if key in ("config", "recipe") else f"{key} {stored.get(key)!r}"
             raise CheckpointError(
                 f"{path} belongs to another run ({what} differs); "
                 "resume with the same options or choose another --output"
             )
+
+
+def _run_value(fingerprint: dict[str, Any], key: str) -> Any:
+    """A fingerprint's value for ``key``; the architecture and the recipe as
+    :class:`HQAConfig` and :class:`Recipe` (from the legacy form if needed)."""
+    try:
+        if key == "config":
+            return HQAConfig.from_dict(fingerprint["config"])
+        if key == "recipe":
+            if "recipe" in fingerprint:
+                return Recipe.from_dict(fingerprint["recipe"])
+            return legacy_recipe(fingerprint["config"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return fingerprint.get(key)
 
 
 def get_rng_state(device: torch.device) -> dict[str, Any]:

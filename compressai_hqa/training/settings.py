@@ -1,8 +1,10 @@
 """The options of one training run: the command line of ``examples/train_hqa.py``.
 
-:class:`TrainSettings` holds everything a run is given; the stack and its recipe
-are its :class:`~compressai_hqa.configs.HQAConfig`. :meth:`TrainSettings.fingerprint`
-is what a resumed run must share with the run that wrote the checkpoint.
+:class:`TrainSettings` holds everything a run is given: the stack's architecture
+(:class:`~compressai_hqa.configs.HQAConfig`), its training
+(:class:`~compressai_hqa.recipes.Recipe`) and the run's own options.
+:meth:`TrainSettings.fingerprint` is what a resumed run must share with the run
+that wrote the checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compressai_hqa.configs import HQAConfig
+from compressai_hqa.recipes import Recipe, default_recipe
 
 __all__ = ["DATASETS", "TrainSettings"]
 
@@ -26,7 +29,7 @@ class TrainSettings:
     """One training run (the command line of ``examples/train_hqa.py``).
 
     Args:
-        config: the stack and its recipe (paper Table 9 or 10).
+        config: the stack's architecture.
         data_root: MNIST root (holding ``MNIST/raw``) or an image folder.
         output: folder for checkpoints, logs and figures.
         dataset: one of :data:`DATASETS`; default ``mnist`` for 1-channel
@@ -34,8 +37,8 @@ class TrainSettings:
         layers: train up to this layer (default: all layers of the config).
         start_layer: first layer to train; > 1 needs ``init``.
         init: a checkpoint or state dict holding layers ``1..start_layer-1``.
-        steps: steps per layer (default: the config's).
-        batch_size: global batch size (default: the config's).
+        steps: steps per layer (default: the recipe's).
+        batch_size: global batch size (default: the recipe's).
         resume: continue from ``output/checkpoint.pth``.
         deterministic: deterministic algorithms (bit-identical resumes).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
@@ -55,6 +58,9 @@ class TrainSettings:
         num_workers: DataLoader workers (``folder`` dataset).
         progress: show tqdm progress bars.
         tensorboard: also log to TensorBoard when it is installed.
+        recipe: how the stack is trained (default:
+            :func:`~compressai_hqa.recipes.default_recipe` of ``config``).
+        system: the name of the Table 3 system trained (for the logs), if any.
     """
 
     config: HQAConfig
@@ -81,6 +87,19 @@ class TrainSettings:
     num_workers: int = 2
     progress: bool = True
     tensorboard: bool = True
+    recipe: Recipe | None = None
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipe is None:
+            object.__setattr__(self, "recipe", default_recipe(self.config))
+        self.training_recipe.check(self.config)
+
+    @property
+    def training_recipe(self) -> Recipe:
+        """The recipe (never None after construction)."""
+        assert self.recipe is not None
+        return self.recipe
 
     @property
     def num_layers(self) -> int:
@@ -91,16 +110,18 @@ class TrainSettings:
         return self.dataset or _DEFAULT_DATASET.get(self.config.in_channels, "folder")
 
     def steps_of(self, layer: int) -> int:
-        return self.steps or self.config.layers[layer - 1].steps
+        return self.steps or self.training_recipe.layers[layer - 1].steps
 
     def batch_of(self, layer: int) -> int:
-        return self.batch_size or self.config.layers[layer - 1].batch_size
+        return self.batch_size or self.training_recipe.layers[layer - 1].batch_size
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint."""
         n = self.num_layers
         return {
             "config": self.config.to_dict(),
+            "recipe": self.training_recipe.to_dict(),
+            "system": self.system,
             "dataset": self.dataset_kind,
             "seed": self.seed,
             "steps": [self.steps_of(i) for i in range(1, n + 1)],

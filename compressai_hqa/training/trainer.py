@@ -101,13 +101,14 @@ def train(settings: TrainSettings) -> HQA:
 
 def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> None:
     """Trains ``layer`` to its last step, from ``checkpoint`` if given."""
-    settings, config = run.settings, run.settings.config
+    settings, recipe = run.settings, run.settings.training_recipe
     steps, batch = settings.steps_of(layer), settings.batch_of(layer)
     stack = run.model.truncate(layer).train()
+    stack.set_recipe(recipe)
     top = stack.top
-    optimizer = torch.optim.RAdam(top.parameters(), lr=config.lr)
+    optimizer = torch.optim.RAdam(top.parameters(), lr=recipe.layers[layer - 1].lr)
     scheduler = FlatCosineLR(
-        optimizer, steps, config.lr_flat_fraction, config.lr_final_ratio
+        optimizer, steps, recipe.lr_flat_fraction, recipe.lr_final_ratio
     )
     state = LayerState(layer, stack, optimizer, scheduler)
     if checkpoint is not None:
@@ -122,7 +123,7 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
         if settings.amp and device.type == "cuda"
         else nullcontext()
     )
-    reset_until = int(config.reset_fraction * steps)
+    reset_until = int(recipe.reset_fraction * steps)
     running = torch.zeros(5, device=device)
     since_log, t_log = 0, time.perf_counter()
 
@@ -136,14 +137,14 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
     batches: Iterator[Tensor] = run.data.batches(layer, state.step, steps)
     for step in range(state.step, steps):
         top.set_temperature(
-            gumbel_temperature(step, steps, config.temp_start, config.temp_end)
+            gumbel_temperature(step, steps, recipe.temp_start, recipe.temp_end)
         )
         top.set_code_reset(step < reset_until)
         x = next(batches)
         if settings.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         running += training_step(
-            stack, module, optimizer, x, config.grad_clip, autocast
+            stack, module, optimizer, x, recipe.grad_clip, autocast
         )
         scheduler.step()
         state.step = step + 1
@@ -209,9 +210,9 @@ def training_step(
         host synchronisation.
     """
     top = stack.top
-    target = stack.layer_input(x)
+    target, codes = stack.training_inputs(x)
     with autocast or nullcontext():
-        out = module(target)
+        out = module(target) if codes is None else module(target, codes)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     _clear_moments_of_reset_codes(optimizer, top)
@@ -226,7 +227,7 @@ def _clear_moments_of_reset_codes(
 ) -> None:
     """Zeroes the optimiser moments of the codes just reset (device-side)."""
     state = optimizer.state.get(layer.codebook)
-    if not state:
+    if not state or layer.reset_mask is None:
         return
     keep = (~layer.reset_mask).to(layer.codebook.dtype).unsqueeze(1)
     for key in ("exp_avg", "exp_avg_sq"):

@@ -1,0 +1,326 @@
+"""Frozen training recipes: how a stack is trained, one instance per paper table.
+
+A :class:`Recipe` holds what a run needs besides the architecture
+(:class:`~compressai_hqa.configs.HQAConfig`): per layer the steps, batch size,
+learning rate and loss weights (:class:`LayerRecipe`, one column of the paper's
+tables), and the schedules shared by all layers (learning rate, Gumbel
+temperature, code resetting, loss scaling, EMA decay). It travels with the run
+(checkpoints and logs), never with the weights, so a model trained with another
+learning rate or reset rule still loads by its architecture name.
+:meth:`Recipe.training` is what one layer's modules read
+(:class:`LayerTraining`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from compressai_hqa.configs import LEGACY_RECIPE_KEYS, HQAConfig
+
+__all__ = [
+    "DEFAULT_RECIPES",
+    "HAMS_MNIST",
+    "HQA_CELEBA64",
+    "HQA_MNIST",
+    "HQA_MNIST_V2",
+    "LOSS_SCALINGS",
+    "RECIPES",
+    "RESET_RULES",
+    "VQVAE_MNIST",
+    "LayerRecipe",
+    "LayerTraining",
+    "Recipe",
+    "default_recipe",
+    "get_recipe",
+    "legacy_recipe",
+]
+
+#: How a layer weighs its entropy and commitment terms against the MSE (mean over
+#: the target's elements): ``"original"`` multiplies them by (latent positions) /
+#: (target elements) as the original code does (1/4 at MNIST layer 1, 1/256
+#: above); ``"position"`` applies beta to their mean per latent position, as the
+#: paper's equations are written.
+LOSS_SCALINGS = ("original", "position")
+
+#: Code-reset rules (see :class:`compressai_hqa.layers.ProbabilisticQuantizer`).
+RESET_RULES = ("paper", "data")
+
+
+@dataclass(frozen=True)
+class LayerRecipe:
+    """How one layer is trained: one column of the paper's hyper-parameter tables.
+
+    Args:
+        steps: training steps.
+        batch_size: training batch size (global, across ranks).
+        lr: RAdam learning rate.
+        beta_entropy: weight beta_e of the KL-to-uniform (negative entropy) term
+            of the probabilistic quantiser.
+        beta_commit: weight beta_c of the commitment term: the probabilistic
+            commitment, or VQ-VAE's for the EMA quantiser.
+    """
+
+    steps: int = 18_000
+    batch_size: int = 512
+    lr: float = 4e-4
+    beta_entropy: float = 1e-3
+    beta_commit: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.beta_entropy < 0 or self.beta_commit < 0:
+            raise ValueError("beta_entropy and beta_commit must be >= 0")
+
+
+@dataclass(frozen=True)
+class LayerTraining:
+    """What the modules of one layer read while it trains (:meth:`Recipe.training`).
+
+    Args:
+        beta_entropy, beta_commit: see :class:`LayerRecipe`.
+        loss_scaling: one of :data:`LOSS_SCALINGS`.
+        temperature: initial Gumbel-softmax temperature.
+        reset_window, reset_threshold, reset_noise, reset_rule: code resetting
+            (see :class:`~compressai_hqa.layers.ProbabilisticQuantizer`).
+        ema_decay: decay of the EMA codebook (see
+            :class:`~compressai_hqa.layers.EMAQuantizer`).
+    """
+
+    beta_entropy: float = 1e-3
+    beta_commit: float = 1e-3
+    loss_scaling: str = "original"
+    temperature: float = 1.0
+    reset_window: int = 20
+    reset_threshold: float = 0.03
+    reset_noise: float = 0.01
+    reset_rule: str = "paper"
+    ema_decay: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.loss_scaling not in LOSS_SCALINGS:
+            raise ValueError(
+                f"loss_scaling must be one of {LOSS_SCALINGS}, "
+                f"got {self.loss_scaling!r}"
+            )
+        if self.reset_rule not in RESET_RULES:
+            raise ValueError(
+                f"reset_rule must be one of {RESET_RULES}, got {self.reset_rule!r}"
+            )
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The greedy training of a stack (paper Algorithm 2, Appendix C).
+
+    Args:
+        layers: one :class:`LayerRecipe` per layer, bottom first.
+        lr_final_ratio: final learning rate as a fraction of each layer's ``lr``.
+        lr_flat_fraction: fraction of the steps at constant ``lr`` before the
+            cosine annealing (the paper anneals "in the final third").
+        grad_clip: gradient-norm clipping threshold.
+        temp_start: initial Gumbel-softmax temperature.
+        temp_end: final Gumbel-softmax temperature (linear decay).
+        reset_window: batches over which code usage is counted.
+        reset_threshold: a code is dead when its usage is below this fraction of
+            the most-used code's usage over the window.
+        reset_fraction: code resetting is active during this fraction of steps
+            (0: never; the EMA quantiser never resets).
+        reset_noise: standard deviation of the noise added to a reset code
+            (``reset_rule="paper"``).
+        reset_rule: ``"paper"`` (the least-used code moves next to the most-used
+            one, one per window; paper C.4) or ``"data"`` (every dead code is
+            re-seeded at a batch encoder output; a documented deviation).
+        loss_scaling: one of :data:`LOSS_SCALINGS`.
+        ema_decay: decay gamma of the EMA codebooks.
+    """
+
+    layers: tuple[LayerRecipe, ...]
+    lr_final_ratio: float = 0.1
+    lr_flat_fraction: float = 2.0 / 3.0
+    grad_clip: float = 1.0
+    temp_start: float = 0.66
+    temp_end: float = 0.01
+    reset_window: int = 20
+    reset_threshold: float = 0.03
+    reset_fraction: float = 0.75
+    reset_noise: float = 0.01
+    reset_rule: str = "paper"
+    loss_scaling: str = "original"
+    ema_decay: float = 0.99
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a recipe needs at least one layer")
+        object.__setattr__(self, "layers", tuple(self.layers))
+        self.training(0)  # validates the shared fields
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def training(self, index: int) -> LayerTraining:
+        """What the modules of layer ``index`` (0-based) read while it trains."""
+        layer = self.layers[index]
+        return LayerTraining(
+            beta_entropy=layer.beta_entropy,
+            beta_commit=layer.beta_commit,
+            loss_scaling=self.loss_scaling,
+            temperature=self.temp_start,
+            reset_window=self.reset_window,
+            reset_threshold=self.reset_threshold,
+            reset_noise=self.reset_noise,
+            reset_rule=self.reset_rule,
+            ema_decay=self.ema_decay,
+        )
+
+    def replace_layers(self, **changes: Any) -> Recipe:
+        """Returns a copy with ``changes`` applied to every layer."""
+        return replace(self, layers=tuple(replace(c, **changes) for c in self.layers))
+
+    def check(self, config: HQAConfig) -> None:
+        """Raises ValueError unless this recipe has a layer for each of ``config``'s."""
+        if self.num_layers < config.num_layers:
+            raise ValueError(
+                f"the recipe has {self.num_layers} layers, config {config.name!r} "
+                f"has {config.num_layers}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-value form (lists, numbers, strings) for checkpoints and logs."""
+        data = dataclasses.asdict(self)
+        data["layers"] = [dict(layer) for layer in data["layers"]]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        data = dict(data)
+        layers = tuple(LayerRecipe(**layer) for layer in data.pop("layers"))
+        return cls(layers=layers, **data)
+
+    @classmethod
+    def uniform(cls, num_layers: int, **changes: Any) -> Recipe:
+        """``num_layers`` default :class:`LayerRecipe` (paper Table 10 values)."""
+        return cls(layers=(LayerRecipe(),) * num_layers, **changes)
+
+
+def legacy_recipe(config: dict[str, Any]) -> Recipe:
+    """The recipe held by a pre-0.2 config dict (weights, checkpoints, runs).
+
+    Raises:
+        ValueError: ``config`` is not such a dict.
+    """
+    top_keys, layer_keys = LEGACY_RECIPE_KEYS
+    try:
+        shared = {k: config[k] for k in top_keys if k in config}
+        lr = shared.pop("lr", 4e-4)
+        layers = tuple(
+            LayerRecipe(lr=lr, **{k: layer[k] for k in layer_keys if k in layer})
+            for layer in config["layers"]
+        )
+        return Recipe(layers=layers, **shared)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a pre-0.2 HQA config dict ({err})") from None
+
+
+def _hqa_mnist(**changes: Any) -> Recipe:
+    """Paper Table 10 and C.1: 18k steps of batch 512, RAdam 4e-4, beta 1e-3,
+    temperature 0.66 -> 0.01, the paper's code resetting."""
+    return Recipe.uniform(5, temp_start=0.66, temp_end=0.01, **changes)
+
+
+def _hqa_celeba64() -> Recipe:
+    """Paper Table 9: batch 1024, beta 5e-5, temperature 0.4 -> 0.01."""
+    steps = (100_000, 100_000, 100_000, 100_000, 60_000, 30_000, 30_000)
+    return Recipe(
+        layers=tuple(
+            LayerRecipe(steps=s, batch_size=1024, beta_entropy=5e-5, beta_commit=5e-5)
+            for s in steps
+        ),
+        temp_start=0.4,
+        temp_end=0.01,
+    )
+
+
+def _hams_mnist() -> Recipe:
+    """Paper Table 12: batch 256, commitment beta 0.02, RAdam 4e-4 (1e-4 at
+    layer 5), 18k steps, EMA codebooks (decay 0.99), no code resetting."""
+    return Recipe(
+        layers=tuple(
+            LayerRecipe(batch_size=256, lr=lr, beta_entropy=0.0, beta_commit=0.02)
+            for lr in (4e-4, 4e-4, 4e-4, 4e-4, 1e-4)
+        ),
+        reset_fraction=0.0,
+        loss_scaling="position",
+    )
+
+
+def _vqvae_mnist() -> Recipe:
+    """Paper Table 14: one layer, batch 512, commitment beta 0.125, RAdam 4e-4,
+    18k steps, EMA codebook (decay 0.99), no code resetting."""
+    return Recipe(
+        layers=(LayerRecipe(beta_entropy=0.0, beta_commit=0.125),),
+        reset_fraction=0.0,
+        loss_scaling="position",
+    )
+
+
+#: Paper Table 10 (HQA on MNIST).
+HQA_MNIST: Recipe = _hqa_mnist()
+#: This project's MNIST recipe (issue 9's ablation, zoo/results/ablation/): Table
+#: 10 with the data-driven code reset and per-position loss scaling.
+HQA_MNIST_V2: Recipe = _hqa_mnist(reset_rule="data", loss_scaling="position")
+#: Paper Table 9 (HQA on CelebA 64x64).
+HQA_CELEBA64: Recipe = _hqa_celeba64()
+#: Paper Table 12 (HAMs on MNIST).
+HAMS_MNIST: Recipe = _hams_mnist()
+#: Paper Table 14 (the flat VQ-VAEs on MNIST).
+VQVAE_MNIST: Recipe = _vqvae_mnist()
+
+RECIPES: dict[str, Recipe] = {
+    "hqa-mnist": HQA_MNIST,
+    "hqa-mnist-v2": HQA_MNIST_V2,
+    "hqa-celeba64": HQA_CELEBA64,
+    "hams-mnist": HAMS_MNIST,
+    "vqvae-mnist": VQVAE_MNIST,
+}
+
+#: The recipe (a name in :data:`RECIPES`) each named architecture is trained with
+#: by default; the flat VQ-VAEs take ``"vqvae-mnist"``.
+DEFAULT_RECIPES: dict[str, str] = {
+    "mnist": "hqa-mnist",
+    "mnist-wide": "hqa-mnist",
+    "celeba64": "hqa-celeba64",
+    "hams-mnist": "hams-mnist",
+    "hams-gs-mnist": "hqa-mnist",
+    "hams-mse-mnist": "hams-mnist",
+}
+
+
+def get_recipe(name: str | Recipe) -> Recipe:
+    """Looks a recipe up by name (``"hqa-mnist"``, ``"hams-mnist"``, ...)."""
+    if isinstance(name, Recipe):
+        return name
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown recipe {name!r}; available: {', '.join(sorted(RECIPES))}"
+        ) from None
+
+
+def default_recipe(config: HQAConfig) -> Recipe:
+    """The recipe ``config`` is trained with by default: its paper table for the
+    named architectures, else :meth:`Recipe.uniform` (Table 10's values)."""
+    if config.name.startswith("vqvae-mnist-"):
+        return VQVAE_MNIST
+    name = DEFAULT_RECIPES.get(config.name)
+    return RECIPES[name] if name else Recipe.uniform(config.num_layers)
