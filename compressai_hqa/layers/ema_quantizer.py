@@ -93,8 +93,9 @@ class EMAQuantizer(VectorQuantizer):
         commit = F.mse_loss(z_e.float(), codes.float())
         z_q = z_e + (codes - z_e).detach()
         with torch.no_grad():
-            counts = F.one_hot(indices.flatten(), self.codebook_size).float().mean(0)
-            perplexity = torch.exp(-(counts * counts.clamp_min(1e-12).log()).sum())
+            counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
+            freqs = counts.float() / indices.numel()
+            perplexity = torch.exp(-(freqs * freqs.clamp_min(1e-12).log()).sum())
         if self.training:
             self._clear_window_if_due()
             self._count(indices)
