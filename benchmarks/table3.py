@@ -55,7 +55,7 @@ from compressai_hqa import HQA
 from compressai_hqa.baselines.kmeans import fit_kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.eval_model.evaluate import EvalOptions, summary
+from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate, summary
 from compressai_hqa.files import atomic_write
 from compressai_hqa.systems import SYSTEMS, System
 from compressai_hqa.training import TrainSettings, train
@@ -274,13 +274,10 @@ class Evaluator:
             self.inception,
             self.reference,
         )
-        if decode != "argmin":
+        out["mse_argmin"] = out["mse"]
+        if decode != "argmin":  # the MSE of argmin decoding too (no classifier)
             argmin = replace(options, decode="argmin")
-            out["mse_argmin"] = summary(codec, self.images, argmin, self.classifier)[
-                "mse"
-            ]
-        else:
-            out["mse_argmin"] = out["mse"]
+            out["mse_argmin"] = evaluate(codec, self.images, argmin).metrics["mse"]
         return out
 
 
@@ -499,6 +496,15 @@ def _rows(
     return rows
 
 
+def summary_of_originals(evaluator: Evaluator) -> dict[str, Any]:
+    """The "No compression" row: the classifier's error on the originals."""
+    from compressai_hqa.metrics.classifier import classification_error
+
+    images = evaluator.images
+    error = classification_error(evaluator.classifier, images.images, images.labels)
+    return {"mse": 0.0, "mse_argmin": 0.0, "rfid": 0.0, "class_error": error}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     budget: Budget = args.budget
@@ -561,16 +567,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     plot(report, args.results)
     print(table)
     return report
-
-
-def summary_of_originals(evaluator: Evaluator) -> dict[str, Any]:
-    """The "No compression" row: the classifier's error on the originals."""
-    from compressai_hqa.metrics.classifier import classification_error
-
-    images = evaluator.images
-    error = classification_error(evaluator.classifier, images.images, images.labels)
-    zero = 0.0
-    return {"mse": zero, "mse_argmin": zero, "rfid": zero, "class_error": error}
 
 
 if __name__ == "__main__":

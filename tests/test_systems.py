@@ -23,9 +23,7 @@ def _train(system: str, root: Path, output: Path, **kwargs) -> HQA:
         layers=min(2, s.config.num_layers), steps=4, batch_size=16, eval_images=32,
         log_every=2, progress=False, tensorboard=False, system=system,
     )  # fmt: skip
-    settings = TrainSettings(
-        s.config, root, output, recipe=s.recipe, **{**options, **kwargs}
-    )
+    settings = TrainSettings(s.config, s.recipe, root, output, **{**options, **kwargs})
     return train(settings)
 
 

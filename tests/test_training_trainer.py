@@ -306,8 +306,9 @@ def _settings(data_root: Path, output: Path, **kwargs) -> TrainSettings:
     recipe = Recipe.uniform(3, reset_window=3)
     options = dict(steps=12, batch_size=16, log_every=1, eval_images=64,
                    progress=False, tensorboard=False, recipe=recipe)  # fmt: skip
-    return TrainSettings(tiny_config(num_layers=3), data_root, output,
-                         **{**options, **kwargs})  # fmt: skip
+    options = {**options, **kwargs}
+    return TrainSettings(tiny_config(num_layers=3), options.pop("recipe"),
+                         data_root, output, **options)  # fmt: skip
 
 
 def test_the_layers_below_stay_bit_identical_while_a_layer_trains(
@@ -346,7 +347,7 @@ def test_schedules_reach_the_trained_layer_and_the_log(
     """Code reset in the first 75 % of the steps only; the temperature and the
     learning rate of every step as the schedule functions give them."""
     settings = _settings(mnist_root, tmp_path / "run", layers=2)
-    config, steps = settings.training_recipe, settings.steps
+    config, steps = settings.recipe, settings.steps
     seen: list[tuple[bool, float]] = []
 
     def record(module: torch.nn.Module, args: object) -> None:

@@ -116,23 +116,16 @@ class HQALayer(nn.Module):
             dropout=config.dropout,
             downsample_steps=config.downsample_steps,
         )
+        # Sizes here; the training settings (reset rule, EMA decay, ...) are set
+        # by set_training below, the one place that sets them.
         self.quantizer: ProbabilisticQuantizer | EMAQuantizer
         if config.quantizer == "ema":
-            self.quantizer = EMAQuantizer(
-                config.codebook_size,
-                config.codebook_dim,
-                decay=training.ema_decay,
-                reset_window=training.reset_window,
-            )
+            self.quantizer = EMAQuantizer(config.codebook_size, config.codebook_dim)
         else:
             self.quantizer = ProbabilisticQuantizer(
                 config.codebook_size,
                 config.codebook_dim,
                 temperature=training.temperature,
-                reset_window=training.reset_window,
-                reset_threshold=training.reset_threshold,
-                reset_noise=training.reset_noise,
-                reset_rule=training.reset_rule,
             )
         self.decoder = Decoder(
             config.codebook_dim,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compressai_hqa.configs import HQAConfig
-from compressai_hqa.recipes import Recipe, default_recipe
+from compressai_hqa.recipes import Recipe
 
 __all__ = ["DATASETS", "TrainSettings"]
 
@@ -30,6 +30,8 @@ class TrainSettings:
 
     Args:
         config: the stack's architecture.
+        recipe: how the stack is trained (e.g.
+            :func:`~compressai_hqa.recipes.default_recipe` of ``config``).
         data_root: MNIST root (holding ``MNIST/raw``) or an image folder.
         output: folder for checkpoints, logs and figures.
         dataset: one of :data:`DATASETS`; default ``mnist`` for 1-channel
@@ -58,12 +60,11 @@ class TrainSettings:
         num_workers: DataLoader workers (``folder`` dataset).
         progress: show tqdm progress bars.
         tensorboard: also log to TensorBoard when it is installed.
-        recipe: how the stack is trained (default:
-            :func:`~compressai_hqa.recipes.default_recipe` of ``config``).
         system: the name of the Table 3 system trained (for the logs), if any.
     """
 
     config: HQAConfig
+    recipe: Recipe
     data_root: Path
     output: Path
     dataset: str | None = None
@@ -87,19 +88,10 @@ class TrainSettings:
     num_workers: int = 2
     progress: bool = True
     tensorboard: bool = True
-    recipe: Recipe | None = None
     system: str | None = None
 
     def __post_init__(self) -> None:
-        if self.recipe is None:
-            object.__setattr__(self, "recipe", default_recipe(self.config))
-        self.training_recipe.check(self.config)
-
-    @property
-    def training_recipe(self) -> Recipe:
-        """The recipe (never None after construction)."""
-        assert self.recipe is not None
-        return self.recipe
+        self.recipe.check(self.config)
 
     @property
     def num_layers(self) -> int:
@@ -110,17 +102,17 @@ class TrainSettings:
         return self.dataset or _DEFAULT_DATASET.get(self.config.in_channels, "folder")
 
     def steps_of(self, layer: int) -> int:
-        return self.steps or self.training_recipe.layers[layer - 1].steps
+        return self.steps or self.recipe.layers[layer - 1].steps
 
     def batch_of(self, layer: int) -> int:
-        return self.batch_size or self.training_recipe.layers[layer - 1].batch_size
+        return self.batch_size or self.recipe.layers[layer - 1].batch_size
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint."""
         n = self.num_layers
         return {
             "config": self.config.to_dict(),
-            "recipe": self.training_recipe.to_dict(),
+            "recipe": self.recipe.to_dict(),
             "system": self.system,
             "dataset": self.dataset_kind,
             "seed": self.seed,

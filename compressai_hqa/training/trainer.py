@@ -101,7 +101,7 @@ def train(settings: TrainSettings) -> HQA:
 
 def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> None:
     """Trains ``layer`` to its last step, from ``checkpoint`` if given."""
-    settings, recipe = run.settings, run.settings.training_recipe
+    settings, recipe = run.settings, run.settings.recipe
     steps, batch = settings.steps_of(layer), settings.batch_of(layer)
     stack = run.model.truncate(layer).train()
     stack.set_recipe(recipe)
