@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Ships the finished v2 stack (issue 9): stores the learned code prior in the
+# weights, copies them to zoo/ under their SHA-256, and measures every number of
+# the model card on the MNIST test set (the test set is used here only, after
+# every choice was made on the held-out training digits).
+#
+#   bash zoo/results/training/mnist-v2/finish.sh ../shared/data ~/runs/mnist-v2
+#
+# A step whose output exists is skipped, so rerunning the same command continues
+# after an interruption. About 3 hours on two CPU cores, most of it the three
+# rFIDs on all 10,000 test digits (the Inception features of the originals are
+# cached after the first). Afterwards: pin the printed file in
+# compressai_hqa/zoo/pretrained.py and write the card (zoo/README.md).
+#
+# Results go to zoo/results/v2/ and zoo/figures/v2/ (the first stack's stay where
+# they are). FINISH_NUM_IMAGES=N evaluates on the first N test digits only: a
+# smoke check of this script (with FINISH_OUT=/tmp/x for its outputs).
+set -euo pipefail
+data=${1:?usage: finish.sh DATA_ROOT RUN_DIR}
+run=${2:?usage: finish.sh DATA_ROOT RUN_DIR}
+cd "$(dirname "$0")/../../../.."
+out=${FINISH_OUT:-zoo}
+results=$out/results/v2
+figures=$out/figures/v2
+mkdir -p "$results" "$figures"
+few=()
+[ -n "${FINISH_NUM_IMAGES:-}" ] && few=(--num-images "$FINISH_NUM_IMAGES")
+
+step() { # step OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
+    local out=$1
+    shift
+    if [ -e "$out" ]; then
+        echo "finish.sh: have $out" >&2
+    else
+        echo "finish.sh: + $*" >&2
+        "$@"
+    fi
+}
+
+[ -f "$run/model.pth" ] || { echo "finish.sh: $run/model.pth missing (is the run finished?)" >&2; exit 2; }
+
+# 1. The learned code prior (argmin codes of the 60,000 training digits) and the
+#    codec's rates on the test digits with the uniform and the learned prior.
+step "$run/hqa-mnist-prior.pth" python examples/estimate_prior.py --data-root "$data" \
+    --weights "$run/model.pth" --output "$run/hqa-mnist-prior.pth" \
+    --json "$results/codec-mnist-test.json" "${few[@]}"
+
+# 2. The shipped file, named after its SHA-256.
+sha=$(sha256sum "$run/hqa-mnist-prior.pth" | cut -d' ' -f1)
+weights=$out/hqa-mnist-${sha:0:8}.pth
+[ -e "$weights" ] || cp "$run/hqa-mnist-prior.pth" "$weights"
+echo "finish.sh: weights $weights, SHA-256 $sha" >&2
+
+# 3. The card's table: every layer, argmin and 3 sampled seeds, rFID on 1,000.
+step "$results/mnist-test.json" python examples/evaluate_zoo.py --data-root "$data" \
+    --weights "$weights" --seeds 3 --rfid-n 1000 --output "$results/mnist-test.json" \
+    "${few[@]}"
+
+# 4. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
+for mode in argmin sample sample-top; do
+    file=$results/mnist-test-layer5-$mode-rfid10k.json
+    step "$file" python examples/evaluate_zoo.py --data-root "$data" \
+        --weights "$weights" --layers 5 --modes "$mode" --seeds 1 --rfid-n 10000 \
+        --output "$file" "${few[@]}"
+done
+
+# 5. What tests/test_zoo.py checks the shipped weights against.
+step "$results/mnist-test-first1000.json" python examples/evaluate_zoo.py \
+    --data-root "$data" --weights "$weights" --num-images 1000 --seeds 1 \
+    --rfid-n 0 --output "$results/mnist-test-first1000.json"
+
+# 6. Codebook usage on the test digits.
+step "$results/code-usage-test.json" python examples/code_usage.py \
+    --data-root "$data" --weights "$weights" --output "$results/code-usage-test.json"
+
+# 7. The figures, from the 100 test digits shipped in the package.
+for kind in layers interpolate diversity codes; do
+    step "$figures/$kind.png" python -m compressai_hqa.figures "$kind" \
+        --checkpoint "$weights" -o "$figures/$kind.png"
+done
+step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-perception \
+    -f "$results/mnist-test.json" -o "$figures/rate-perception.png"
+echo "finish.sh: done; pin $weights ($sha) in compressai_hqa/zoo/pretrained.py" >&2
