@@ -57,7 +57,7 @@ step "$results/mnist-test.json" python examples/evaluate_zoo.py --data-root "$da
     "${few[@]}"
 
 # 4. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
-for mode in argmin sample sample-top; do
+for mode in sample-top sample argmin; do
     file=$results/mnist-test-layer5-$mode-rfid10k.json
     step "$file" python examples/evaluate_zoo.py --data-root "$data" \
         --weights "$weights" --layers 5 --modes "$mode" --seeds 1 --rfid-n 10000 \
