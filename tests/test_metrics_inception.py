@@ -46,6 +46,22 @@ def test_converted_inception_matches_the_shipped_network(fid_root, inception):
         assert torch.equal(a, b)
 
 
+def test_folded_network_computes_the_reference_features(fid_root, inception) -> None:
+    # load_inception folds the batch norms into the convolutions and runs in
+    # channels-last; pytorch-fid's network as it is gives the same features.
+    from compressai_hqa.datasets import sample_digits
+    from compressai_hqa.metrics.fid import inception_features
+
+    with offline_fid(fid_root):
+        reference = load_inception(fold_batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in inception.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in reference.modules()) == 94
+    digits = sample_digits().images[:8]
+    ours = inception_features(digits, inception)
+    theirs = inception_features(digits, reference)
+    assert abs(ours - theirs).max() < 1e-4 * abs(theirs).max()
+
+
 def test_missing_extra_is_a_clear_error(monkeypatch) -> None:
     real = inception_module.importlib.util.find_spec
 

@@ -98,8 +98,8 @@ class EMAQuantizer(VectorQuantizer):
             perplexity = torch.exp(-(freqs * freqs.clamp_min(1e-12).log()).sum())
         if self.training:
             self._clear_window_if_due()
-            self._count(indices)
-            self._update(z_e, indices)
+            self._count(indices, counts)
+            self._update(z_e, indices, counts)
         return QuantizerOutput(
             z_q=z_q,
             indices=indices,
@@ -109,14 +109,17 @@ class EMAQuantizer(VectorQuantizer):
         )
 
     @torch.no_grad()
-    def _update(self, z_e: Tensor, indices: Tensor) -> None:
-        """One step of the moving averages and the codebook they define."""
+    def _update(self, z_e: Tensor, indices: Tensor, counts: Tensor) -> None:
+        """One step of the moving averages and the codebook they define.
+
+        Args:
+            z_e: the batch's encoder outputs.
+            indices: their nearest codes.
+            counts: the histogram of ``indices`` on this process.
+        """
         flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim).float()
-        idx = indices.flatten()
-        counts = torch.zeros(self.codebook_size, device=flat.device).index_add_(
-            0, idx, torch.ones_like(idx, dtype=torch.float32)
-        )
-        sums = torch.zeros_like(self.code_sum).index_add_(0, idx, flat)
+        counts = counts.float()
+        sums = torch.zeros_like(self.code_sum).index_add_(0, indices.flatten(), flat)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)
             dist.all_reduce(sums)

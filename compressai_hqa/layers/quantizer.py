@@ -154,9 +154,18 @@ class VectorQuantizer(nn.Module):
 
     # --------------------------------------------------------------- training
     @torch.no_grad()
-    def _count(self, indices: Tensor) -> None:
-        """Adds the batch's hard code assignments to the window's usage counts."""
-        counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
+    def _count(self, indices: Tensor, counts: Tensor | None = None) -> None:
+        """Adds the batch's hard code assignments to the window's usage counts.
+
+        Args:
+            indices: the batch's codes.
+            counts: their histogram on this process, if the caller has it
+                (``bincount`` of ``indices``; it is not modified).
+        """
+        if counts is None:
+            counts = torch.bincount(indices.flatten(), minlength=self.codebook_size)
+        else:
+            counts = counts.clone()
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)
         self.usage += counts

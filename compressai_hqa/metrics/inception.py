@@ -231,16 +231,26 @@ def inception_weights() -> InceptionWeights:
 
 
 def load_inception(
-    device: torch.device | str = "cpu", weights: InceptionWeights | None = None
+    device: torch.device | str = "cpu",
+    weights: InceptionWeights | None = None,
+    fold_batch_norm: bool = True,
 ) -> nn.Module:
     """pytorch-fid's ``InceptionV3([3])`` (2048-d pool features), in eval mode.
 
     It takes images (B, 3, H, W) in [0, 1], resizes them to 299x299 (bilinear)
     and scales them to [-1, 1] itself, exactly as pytorch-fid does.
 
+    By default each convolution's batch normalisation (fixed statistics in eval
+    mode) is folded into the convolution's weights and bias, and the network
+    runs in channels-last memory format. This computes the same function up to
+    float rounding (pool features within about 1e-5 of the unfolded network's)
+    in about half the time on a CPU (``benchmarks/bench_inception.py``).
+
     Args:
         device: where the network runs.
         weights: default: :func:`inception_weights`.
+        fold_batch_norm: fold the batch norms and use channels-last (the
+            faster form); ``False`` gives pytorch-fid's network as it is.
     """
     check_fid_available()
     from pytorch_fid import inception as pfi
@@ -256,7 +266,11 @@ def load_inception(
             normalize_input=True,
         )
     model.weights_source = weights.source
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if fold_batch_norm:
+        _fold_batch_norms(model)
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 # ---------------------------------------------------------------------- helpers
@@ -272,6 +286,22 @@ def _conv_mapping() -> dict[str, str]:
             mapping[f"{block}.{tf_name}"] = f"{tv_block}.{tv_name}"
     assert len(mapping) == _NUM_CONVS
     return mapping
+
+
+@torch.no_grad()
+def _fold_batch_norms(model: nn.Module) -> None:
+    """Replaces every ``BasicConv2d``'s (conv, bn) by the equivalent conv, in place.
+
+    In eval mode ``bn(conv(x)) = conv'(x)`` with ``w' = w * g / sqrt(v + eps)``
+    and ``b' = (b - m) * g / sqrt(v + eps) + beta`` per output channel.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            module.conv = fuse_conv_bn_eval(conv, bn)
+            module.bn = nn.Identity()
 
 
 def _fid_inception_v3(state_dict: dict[str, Tensor]) -> nn.Module:
