@@ -21,8 +21,10 @@ stopped, finished evaluations are kept (``eval/*.json``), so rerunning the same
 command continues an interrupted run. Budgets (``--budget``):
 
 * ``cpu`` (default): 1,500 steps of batch 128 per layer, seed 0, rFID on the
-  first 500 test digits (the FID Inception takes about 0.25 s per image on two
-  CPU cores); about 1 h of training and 1.5 h of evaluation on two CPU cores.
+  first 500 test digits; about 1 h of training and 1.5 h of evaluation on two
+  CPU cores (an estimate at 0.25 s per image for pytorch-fid's Inception; the
+  folded network ``load_inception`` returns takes about half that,
+  ``benchmarks/bench_inception.py``).
 * ``paper``: each recipe's own steps and batch (18,000 steps per layer), seeds
   0-9, rFID on all 10,000 test digits: for a GPU.
 * ``--smoke``: 2 steps of batch 16 per layer, 100 test digits, rFID on 10, the

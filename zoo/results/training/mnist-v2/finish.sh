@@ -7,9 +7,11 @@
 #   bash zoo/results/training/mnist-v2/finish.sh ../shared/data ~/runs/mnist-v2
 #
 # A step whose output exists is skipped, so rerunning the same command continues
-# after an interruption. About 3 hours on two CPU cores, most of it the three
-# rFIDs on all 10,000 test digits (the Inception features of the originals are
-# cached after the first). Afterwards: pin the printed file in
+# after an interruption. Estimated at about 3 hours on two CPU cores with
+# pytorch-fid's Inception at 0.25 s per image, most of it the three rFIDs on all
+# 10,000 test digits (the Inception features of the originals are cached after
+# the first); the folded Inception of load_inception halves the rFID part
+# (benchmarks/bench_inception.py). Afterwards: pin the printed file in
 # compressai_hqa/zoo/pretrained.py and write the card (zoo/README.md).
 #
 # Results go to zoo/results/v2/ and zoo/figures/v2/ (the first stack's stay where
@@ -22,6 +24,11 @@ cd "$(dirname "$0")/../../../.."
 out=${FINISH_OUT:-zoo}
 results=$out/results/v2
 figures=$out/figures/v2
+python -c "import compressai_hqa" 2>/dev/null || {
+    echo "$(basename "$0"): compressai_hqa is not importable: install the project first" \
+        "(pip install -e . in its virtualenv, then activate it)" >&2
+    exit 2
+}
 mkdir -p "$results" "$figures"
 few=()
 [ -n "${FINISH_NUM_IMAGES:-}" ] && few=(--num-images "$FINISH_NUM_IMAGES")

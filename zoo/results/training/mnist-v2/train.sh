@@ -12,6 +12,11 @@ set -euo pipefail
 data=${1:?usage: train.sh DATA_ROOT OUT_DIR}
 out=${2:?usage: train.sh DATA_ROOT OUT_DIR}
 here=$(cd "$(dirname "$0")/../../../.." && pwd)
+python -c "import compressai_hqa" 2>/dev/null || {
+    echo "$(basename "$0"): compressai_hqa is not importable: install the project first" \
+        "(pip install -e . in its virtualenv, then activate it)" >&2
+    exit 2
+}
 resume=()
 [ -f "$out/checkpoint.pth" ] && resume=(--resume)
 exec python "$here/examples/train_hqa.py" --config mnist --data-root "$data" \
