@@ -113,3 +113,59 @@ def test_estimate_prior_stores_a_prior_that_saves_bits(
         row = result["layers"][layer]
         assert row["uniform"]["payload_bits_per_digit"] == {"1": 1024, "2": 256}[layer]
         assert row["saved"] >= 0  # a random stack uses its codes unevenly
+
+
+def _targets(*args: str) -> list[list[str]]:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "card_targets.py"), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.strip("|").split("|") for line in proc.stdout.splitlines()[2:]]
+    return [[c.strip() for c in row] for row in rows]
+
+
+def _write(folder: Path, name: str, data: dict) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps(data))
+
+
+def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> None:
+    def stack(codes: int, entropy: float, error: float, mse: float, rfid: float,
+              spread: float) -> Path:  # fmt: skip
+        folder = tmp_path / f"stack-{codes}"
+        usage = {str(k): {"codes_used": codes + k, "entropy_bits": entropy + k}
+                 for k in range(1, 6)}  # fmt: skip
+        _write(folder, "code-usage-test.json", {"layers": usage})
+        top = {"argmin": {"class_error": error, "mse": mse},
+               "sample": {"class_error": error}, "codes": {"spread": spread}}  # fmt: skip
+        _write(folder, "mnist-test.json", {"layers": {"5": top}})
+        for mode in ("sample", "sample-top"):
+            _write(folder, f"mnist-test-layer5-{mode}-rfid10k.json",
+                   {"rfid_n": 10000, "layers": {"5": {mode: {"rfid": rfid}}}})  # fmt: skip
+        return folder
+
+    good = stack(239, 6.5, 0.079, 0.0399, 19.9, 0.1)
+    bad = stack(238, 6.4, 0.081, 0.0401, 20.1, 0.049)
+    rows = _targets(str(good), "--baseline", str(bad))
+    assert [row[1] for row in rows] == ["239", "7.40", "8.1", "8.1", "0.0401", "20.1",
+                                        "20.1", "0.0490"]  # fmt: skip
+    assert [row[2] for row in rows] == ["240", "7.50", "7.9", "7.9", "0.0399", "19.9",
+                                        "19.9", "0.1000"]  # fmt: skip
+    assert {row[3] for row in rows} == {"met"}
+    rows = _targets(str(bad), "--baseline", str(good))
+    assert {row[3] for row in rows} == {"missed"}
+    # without a baseline the spread cannot be judged; a missing file is not met
+    (good / "mnist-test-layer5-sample-top-rfid10k.json").unlink()
+    verdicts = [row[2] for row in _targets(str(good))]
+    assert verdicts[-2:] == ["not measured", "needs --baseline"]
+
+
+def test_card_targets_of_the_first_stack_are_missed() -> None:
+    # the first stack's published files: layer 2 used 20 codes, 25.7 % error
+    rows = {row[0]: row[1:] for row in _targets(str(ROOT / "zoo" / "results"))}
+    usage = json.loads((ROOT / "zoo/results/code-usage-test.json").read_text())
+    fewest = min(v["codes_used"] for v in usage["layers"].values())
+    codes = rows["fewest codes used by any layer (>= 240 of 256)"]
+    assert codes[:2] == [str(fewest), "missed"]
+    assert rows["8 bits: class error, argmin decoding (<= 8 %)"][1] == "missed"

@@ -87,4 +87,9 @@ for kind in layers interpolate diversity codes; do
 done
 step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-perception \
     -f "$results/mnist-test.json" -o "$figures/rate-perception.png"
+
+# 8. The card's targets, met or missed, beside the first stack's values (read from
+#    the files above; rewritten on every run, it takes a second).
+python examples/card_targets.py "$results" --baseline zoo/results >"$results/targets.md"
+cat "$results/targets.md" >&2
 echo "finish.sh: done; pin $weights ($sha) in compressai_hqa/zoo/pretrained.py" >&2
