@@ -243,7 +243,7 @@ def load_inception(
     By default each convolution's batch normalisation (fixed statistics in eval
     mode) is folded into the convolution's weights and bias, and the network
     runs in channels-last memory format. This computes the same function up to
-    float rounding (pool features within about 1e-5 of the unfolded network's)
+    float rounding (pool features within about 2e-5 of the unfolded network's)
     in about half the time on a CPU (``benchmarks/bench_inception.py``).
 
     Args:
