@@ -40,7 +40,9 @@ step() { # step OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
         echo "finish.sh: have $out" >&2
     else
         echo "finish.sh: + $*" >&2
+        local start=$SECONDS
         "$@"
+        echo "finish.sh: $out took $((SECONDS - start)) s" >&2
     fi
 }
 
@@ -58,12 +60,27 @@ weights=$out/hqa-mnist-${sha:0:8}.pth
 [ -e "$weights" ] || cp "$run/hqa-mnist-prior.pth" "$weights"
 echo "finish.sh: weights $weights, SHA-256 $sha" >&2
 
-# 3. The card's table: every layer, argmin and 3 sampled seeds, rFID on 1,000.
+# 3. The cheap measurements first: what tests/test_zoo.py checks the shipped
+#    weights against, codebook usage on the test digits, and the figures (from the
+#    100 test digits shipped in the package).
+step "$results/mnist-test-first1000.json" python examples/evaluate_zoo.py \
+    --data-root "$data" --weights "$weights" --num-images 1000 --seeds 1 \
+    --rfid-n 0 --output "$results/mnist-test-first1000.json"
+step "$results/code-usage-test.json" python examples/code_usage.py \
+    --data-root "$data" --weights "$weights" --output "$results/code-usage-test.json"
+for kind in layers interpolate diversity codes; do
+    step "$figures/$kind.png" python -m compressai_hqa.figures "$kind" \
+        --checkpoint "$weights" -o "$figures/$kind.png"
+done
+
+# 4. The card's table: every layer, argmin and 3 sampled seeds, rFID on 1,000.
 step "$results/mnist-test.json" python examples/evaluate_zoo.py --data-root "$data" \
     --weights "$weights" --seeds 3 --rfid-n 1000 --output "$results/mnist-test.json" \
     "${few[@]}"
+step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-perception \
+    -f "$results/mnist-test.json" -o "$figures/rate-perception.png"
 
-# 4. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
+# 5. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
 for mode in sample-top sample argmin; do
     file=$results/mnist-test-layer5-$mode-rfid10k.json
     step "$file" python examples/evaluate_zoo.py --data-root "$data" \
@@ -71,24 +88,7 @@ for mode in sample-top sample argmin; do
         --output "$file" "${few[@]}"
 done
 
-# 5. What tests/test_zoo.py checks the shipped weights against.
-step "$results/mnist-test-first1000.json" python examples/evaluate_zoo.py \
-    --data-root "$data" --weights "$weights" --num-images 1000 --seeds 1 \
-    --rfid-n 0 --output "$results/mnist-test-first1000.json"
-
-# 6. Codebook usage on the test digits.
-step "$results/code-usage-test.json" python examples/code_usage.py \
-    --data-root "$data" --weights "$weights" --output "$results/code-usage-test.json"
-
-# 7. The figures, from the 100 test digits shipped in the package.
-for kind in layers interpolate diversity codes; do
-    step "$figures/$kind.png" python -m compressai_hqa.figures "$kind" \
-        --checkpoint "$weights" -o "$figures/$kind.png"
-done
-step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-perception \
-    -f "$results/mnist-test.json" -o "$figures/rate-perception.png"
-
-# 8. The card's targets, met or missed, beside the first stack's values (read from
+# 6. The card's targets, met or missed, beside the first stack's values (read from
 #    the files above; rewritten on every run, it takes a second).
 python examples/card_targets.py "$results" --baseline zoo/results >"$results/targets.md"
 cat "$results/targets.md" >&2
