@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -67,6 +68,8 @@ def test_the_smoke_run_writes_a_well_formed_table_and_plots(
 
     report = json.loads((results / "table3.json").read_text())
     assert report["rfid_n"] == 10 and report["test_n"] == 100
+    assert report["train_s"] > 0 and report["eval_s"] > 0
+    assert "Compute in all: training" in text
     for row in report["rows"][1:]:
         assert sorted(row["rates"], key=int) == list(RATES)
     for name in ("rfid", "mse", "class-error"):
@@ -85,3 +88,16 @@ def test_the_smoke_run_writes_a_well_formed_table_and_plots(
     assert [row[0] for row in rows] == [
         "No compression", "k-means on pixels (floor)", SYSTEMS["hqa"].label,
     ]  # fmt: skip
+    # the compute totals count the tabulated systems' files, whichever run made them
+    narrowed = json.loads((results / "table3.json").read_text())
+    hqa_evals = [
+        *(tmp_path / "eval").glob("hqa-s0-*"),
+        *(tmp_path / "eval").glob("kmeans-*"),
+    ]
+    assert narrowed["eval_s"] == pytest.approx(
+        sum(json.loads(p.read_text())["wall_s"] for p in hqa_evals)
+    )
+    with (tmp_path / "runs" / "hqa-s0" / "layer_metrics.csv").open() as f:
+        hqa_train = sum(float(r["wall_s"]) for r in csv.DictReader(f))
+    assert narrowed["train_s"] == pytest.approx(hqa_train) and hqa_train > 0
+    assert narrowed["train_s"] < report["train_s"]
