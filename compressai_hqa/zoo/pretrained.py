@@ -28,10 +28,11 @@ __all__ = [
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
 PRETRAINED: dict[str, tuple[str, str]] = {
-    # paper Table 10 widths; trained as zoo/README.md says
+    # paper Table 10 widths; the v2 stack (paper budget, data-driven resets,
+    # per-position loss scaling), trained as zoo/README.md says
     "mnist": (
-        "hqa-mnist-1f410e3c.pth",
-        "1f410e3c398c80cfe1e67b78aa17861e5a8d84f72909ffc5722e549cddaab299",
+        "hqa-mnist-90f6667d.pth",
+        "90f6667d7673c28e331685ce627b8983d4d6732c37dea2312b38c89affe89342",
     ),
 }
 

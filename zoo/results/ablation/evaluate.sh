@@ -6,7 +6,7 @@
 #
 # Per arm: every layer with argmin, sampled and top-sampled decoding (one seed),
 # codes used, code entropy, posterior entropy and decode spread; then rFID at every
-# layer with stochastic decoding (lower layers sampled, seed 0) on the first 1,000
+# layer with stochastic decoding (lower layers sampled, seed 0) on the first 500
 # held-out digits. A file that exists is kept, so rerunning the command continues
 # an interrupted evaluation.
 set -euo pipefail
@@ -23,7 +23,7 @@ done
 for arm in "${arms[@]}"; do
     [ -e "$here/$arm-rfid.json" ] || python "$root/examples/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$runs/$arm/model.pth" \
-        --modes sample --seeds 1 --rfid-n 1000 --spread-n 0 \
+        --modes sample --seeds 1 --rfid-n 500 --spread-n 0 \
         --output "$here/$arm-rfid.json"
 done
 python "$root/examples/ablation_table.py" "$here" > "$here/table.md"

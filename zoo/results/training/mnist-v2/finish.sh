@@ -17,6 +17,7 @@
 # Results go to zoo/results/v2/ and zoo/figures/v2/ (the first stack's stay where
 # they are). FINISH_NUM_IMAGES=N evaluates on the first N test digits only: a
 # smoke check of this script (with FINISH_OUT=/tmp/x for its outputs).
+# FINISH_RFID10K_MODES="sample" limits step 5 to those decodings (default: all three).
 set -euo pipefail
 data=${1:?usage: finish.sh DATA_ROOT RUN_DIR}
 run=${2:?usage: finish.sh DATA_ROOT RUN_DIR}
@@ -81,7 +82,7 @@ step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-percep
     -f "$results/mnist-test.json" -o "$figures/rate-perception.png"
 
 # 5. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
-for mode in sample-top sample argmin; do
+for mode in ${FINISH_RFID10K_MODES:-sample sample-top argmin}; do
     file=$results/mnist-test-layer5-$mode-rfid10k.json
     step "$file" python examples/evaluate_zoo.py --data-root "$data" \
         --weights "$weights" --layers 5 --modes "$mode" --seeds 1 --rfid-n 10000 \
