@@ -105,7 +105,7 @@ class Budget:
 
 
 BUDGETS = {
-    "cpu": Budget("cpu", 1500, 128, (0,), 500),
+    "cpu": Budget("cpu", 500, 128, (0,), 500),
     "paper": Budget("paper", None, None, tuple(range(10)), 10_000),
     "smoke": Budget(
         "smoke", 2, 16, (0,), 10, test_n=100, kmeans_train=1000, kmeans_iter=3
@@ -167,6 +167,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="auto", help="training and evaluation device")
     p.add_argument("--compile", action="store_true", help="torch.compile training")
+    p.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the --systems and stop (processes training disjoint systems "
+        "into one --output can run side by side; a last run without this flag "
+        "evaluates and writes the table)",
+    )
     p.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
@@ -545,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for seed in budget.seeds:
         for system in systems:
             train_system(args, system, seed)
+    if args.train_only:
+        return {}
     evaluator = Evaluator(images, rfid_n, args.progress, device)
     train_images = load_mnist(args.data_root, train=True).images
     if budget.kmeans_train is not None:

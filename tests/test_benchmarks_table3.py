@@ -41,8 +41,16 @@ def _table(text: str, heading: str) -> list[list[str]]:
 def test_the_smoke_run_writes_a_well_formed_table_and_plots(
     tmp_path: Path, mnist_root: Path
 ) -> None:
+    # --train-only trains and stops; the full run then reuses that training
+    first = _run("--data-root", str(mnist_root), "--output", str(tmp_path),
+                 "--smoke", "--train-only", "--systems", "hqa")  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "training hqa-s0" in first.stderr
+    assert (tmp_path / "runs" / "hqa-s0" / "model.pth").is_file()
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "results").exists()
     proc = _run("--data-root", str(mnist_root), "--output", str(tmp_path), "--smoke")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "training hqa-s0" not in proc.stderr and "training hams-s0" in proc.stderr
     results = tmp_path / "results"
     text = (results / "table3.md").read_text()
     labels = [s.label for s in SYSTEMS.values()]

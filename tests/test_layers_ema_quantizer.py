@@ -14,6 +14,7 @@ def _hand_made() -> tuple[EMAQuantizer, torch.Tensor]:
     codebook = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
     quantizer.codebook.copy_(codebook)
     quantizer.code_sum.copy_(codebook)
+    quantizer.initialized.fill_(True)  # codes set by hand: no data seeding
     # positions: (0.5, 0) and (-0.5, 1) -> code 0; (3, 1) and (5, 0) -> code 1
     z = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [3.0, 1.0], [5.0, 0.0]])
     return quantizer, z.t().reshape(1, 2, 2, 2)
@@ -66,6 +67,7 @@ def test_outputs_straight_through_commitment_and_no_update_in_eval() -> None:
         "codebook",
         "cluster_size",
         "code_sum",
+        "initialized",
         "usage",
         "window_step",
     }
@@ -74,3 +76,68 @@ def test_outputs_straight_through_commitment_and_no_update_in_eval() -> None:
 def test_decay_is_validated() -> None:
     with pytest.raises(ValueError, match="decay"):
         EMAQuantizer(4, 2, decay=1.0)
+
+
+def test_the_first_training_batch_seeds_every_code_at_a_batch_point() -> None:
+    torch.manual_seed(0)
+    quantizer = EMAQuantizer(16, 64).train()
+    # a fresh encoder's outputs: close to the origin, far from N(0, 1) codes
+    z_e = 0.05 * torch.randn(8, 64, 4, 4)
+    points = z_e.permute(0, 2, 3, 1).reshape(-1, 64)
+    assert torch.cdist(points, quantizer.codebook).argmin(1).unique().numel() == 1
+    quantizer.init_from_data(z_e)
+    seeded = quantizer.codebook.clone()
+    # every code is one of the batch's points, no two the same point
+    match = torch.cdist(seeded, points).argmin(1)
+    assert torch.equal(points[match], seeded) and match.unique().numel() == 16
+    assert bool(quantizer.initialized)
+    assert torch.equal(quantizer.cluster_size, torch.ones(16))
+    out = quantizer(z_e)  # seeded already: the EMA update only
+    assert out.indices.unique().numel() == 16
+
+
+def test_training_seeds_the_codes_once_and_eval_never() -> None:
+    torch.manual_seed(0)
+    quantizer = EMAQuantizer(8, 2)
+    z_e = 0.05 * torch.randn(1, 2, 3, 3)  # 9 positions >= 8 codes
+    before = quantizer.codebook.clone()
+    quantizer.eval()(z_e)
+    assert torch.equal(quantizer.codebook, before) and not quantizer.initialized
+    out = quantizer.train()(z_e)
+    assert bool(quantizer.initialized) and out.indices.unique().numel() >= 7
+    seeded = quantizer.codebook.clone()
+    quantizer(100.0 + z_e)  # a later batch moves codes by EMA, never re-seeds
+    assert not torch.isin(quantizer.codebook, 100.0 + z_e).all()
+    assert (quantizer.codebook - seeded).abs().max() < 20.0
+
+
+def test_state_dicts_without_the_flag_load_as_seeded() -> None:
+    quantizer = EMAQuantizer(4, 2)
+    state = quantizer.state_dict()
+    del state["initialized"]
+    fresh = EMAQuantizer(4, 2)
+    fresh.load_state_dict(state)
+    assert bool(fresh.initialized)
+
+
+def test_code_reset_revives_dead_codes_at_batch_points_once_per_window() -> None:
+    torch.manual_seed(0)
+    quantizer = EMAQuantizer(8, 2, reset_window=3).train()
+    z_e = 0.05 * torch.randn(4, 2, 4, 4)  # 64 positions
+    quantizer.init_from_data(z_e)
+    far = torch.full((2,), 50.0)
+    quantizer.codebook[5:] = far  # three codes no position will choose
+    quantizer.code_sum[5:] = far
+    points = z_e.permute(0, 2, 3, 1).reshape(-1, 2)
+    for _ in range(4):  # resetting off (the default): a window ends, no revival
+        quantizer(z_e)
+    assert torch.allclose(quantizer.codebook[5:], far.expand(3, 2), atol=0.01)
+    quantizer.set_code_reset(True)
+    quantizer(z_e)  # the window restarted at the last step: not due yet
+    quantizer(z_e)
+    assert torch.allclose(quantizer.codebook[5:], far.expand(3, 2), atol=0.01)
+    quantizer(z_e)  # the window ends: the three dead codes move to batch points
+    # (then the same step's EMA update moves them with the points they took)
+    revived = quantizer.codebook[5:]
+    assert float(torch.cdist(revived, points).min(1).values.max()) < 0.05
+    assert quantizer(z_e).indices.unique().numel() > 5  # and they are chosen

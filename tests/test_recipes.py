@@ -43,7 +43,20 @@ def test_hams_recipe_matches_table_12() -> None:
     assert {(c.batch_size, c.beta_commit, c.steps) for c in HAMS_MNIST.layers} == {
         (256, 0.02, 18_000)
     }
-    assert HAMS_MNIST.reset_fraction == 0.0
+    # the paper has no code resetting; EMA codebooks here revive dead codes
+    assert (HAMS_MNIST.reset_fraction, HAMS_MNIST.reset_rule) == (0.75, "data")
+
+
+def test_ema_codebooks_reset_by_the_data_rule_only() -> None:
+    from compressai_hqa.configs import HAMS_MNIST as HAMS_CONFIG
+
+    HAMS_MNIST.check(HAMS_CONFIG)
+    off = dataclasses.replace(HAMS_MNIST, reset_rule="paper", reset_fraction=0.0)
+    off.check(HAMS_CONFIG)  # no resetting: the rule does not matter
+    with pytest.raises(ValueError, match="'data' rule only"):
+        dataclasses.replace(HAMS_MNIST, reset_rule="paper").check(HAMS_CONFIG)
+    with pytest.raises(ValueError, match="reset_fraction"):
+        dataclasses.replace(HAMS_MNIST, reset_fraction=1.5)
 
 
 def test_default_recipes_and_lookup() -> None:

@@ -12,6 +12,24 @@ not learnt by gradient but follows online k-means as exponential moving averages
 
 HAMs (Fauw et al. 2019) and the flat VQ-VAEs of the HQA paper's Tables 12 and 14
 use it.
+
+The papers do not say how the codes start. Here the first training batch seeds
+them: each code is the encoder output of a random position of that batch (the
+data initialisation of vector-quantize-pytorch's ``kmeans_init``, without its
+k-means iterations). Codes drawn at N(0, 1) instead lie far from a fresh
+encoder's outputs, which sit close to the origin, so every position takes the
+code nearest the origin and the moving averages move that one alone (the flat
+VQ-VAEs of ``benchmarks/table3.py`` ended with 1 to 4 codes in use).
+
+Seeding alone is not enough: within a hundred steps of batch 128 the flat 8-bit
+VQ-VAE again sent every image to one code. Dead-code revival is therefore a
+switch (:meth:`EMAQuantizer.set_code_reset`, scheduled by the recipe's
+``reset_fraction`` like the Gumbel quantiser's resets): at the end of each usage
+window every code used less than ``reset_threshold`` of the most used one is
+re-seeded at a random encoder output of the batch (the ``"data"`` rule of
+:class:`~compressai_hqa.layers.ProbabilisticQuantizer`; Jukebox's and
+vector-quantize-pytorch's ``threshold_ema_dead_code`` do the same). It is off
+unless switched on.
 """
 
 from __future__ import annotations
@@ -22,7 +40,11 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
-from compressai_hqa.layers.quantizer import QuantizerOutput, VectorQuantizer
+from compressai_hqa.layers.quantizer import (
+    QuantizerOutput,
+    VectorQuantizer,
+    _broadcast,
+)
 
 __all__ = ["EMAQuantizer"]
 
@@ -44,8 +66,9 @@ class EMAQuantizer(VectorQuantizer):
         codebook_dim: code dimension D.
         decay: gamma of the moving averages.
         eps: Laplace smoothing of the counts.
-        reset_window: batches over which code usage is counted (for reports;
-            this quantiser never resets codes).
+        reset_window: batches over which code usage is counted.
+        reset_threshold: with code resetting on, a code used less than this
+            fraction of the most used code over a window is re-seeded.
     """
 
     cluster_size: Tensor
@@ -58,17 +81,27 @@ class EMAQuantizer(VectorQuantizer):
         decay: float = 0.99,
         eps: float = 1e-5,
         reset_window: int = 20,
+        reset_threshold: float = 0.03,
     ) -> None:
         super().__init__(codebook_size, codebook_dim, reset_window)
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.eps = eps
+        self.reset_threshold = reset_threshold
+        self.code_reset = False
         codebook = torch.randn(codebook_size, codebook_dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("code_sum", codebook.clone())
+        # whether the codes were seeded from data (a state dict without it is
+        # from a trained model: True)
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         self._usage_buffers()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        state_dict.setdefault(prefix + "initialized", torch.ones((), dtype=torch.bool))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def quantize(
         self,
@@ -88,6 +121,8 @@ class EMAQuantizer(VectorQuantizer):
         ``(z_e - sg(e_k))^2``; ``kl`` is zero (a point-mass posterior carries
         no entropy term).
         """
+        if self.training and not self.initialized:
+            self.init_from_data(z_e)
         indices = self.logits(z_e).argmax(-1)
         codes = self.embed(indices).to(z_e.dtype)
         commit = F.mse_loss(z_e.float(), codes.float())
@@ -97,6 +132,8 @@ class EMAQuantizer(VectorQuantizer):
             freqs = counts.float() / indices.numel()
             perplexity = torch.exp(-(freqs * freqs.clamp_min(1e-12).log()).sum())
         if self.training:
+            if self.code_reset:
+                self._revive_dead_codes(z_e)
             self._clear_window_if_due()
             self._count(indices, counts)
             self._update(z_e, indices, counts)
@@ -107,6 +144,56 @@ class EMAQuantizer(VectorQuantizer):
             commit=commit,
             perplexity=perplexity,
         )
+
+    @torch.no_grad()
+    def init_from_data(self, z_e: Tensor) -> None:
+        """Seeds every code at the encoder output of a random position of ``z_e``.
+
+        Positions are drawn without replacement when the batch has at least K of
+        them, else with replacement (repeated codes then part as the moving
+        averages move them). The moving averages restart from the new codes
+        (``N_k = 1``, ``m_k = e_k``). Under ``torch.distributed`` rank 0's draw
+        is broadcast, so every rank holds the same codes.
+
+        Args:
+            z_e: (B, D, H, W) encoder outputs of a training batch.
+        """
+        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
+        n, k = flat.shape[0], self.codebook_size
+        if n >= k:
+            rows = torch.randperm(n, device=flat.device)[:k]
+        else:
+            rows = torch.randint(n, (k,), device=flat.device)
+        codebook = _broadcast(flat[rows].float().contiguous())
+        self.codebook.copy_(codebook)
+        self.code_sum.copy_(codebook)
+        self.cluster_size.fill_(1.0)
+        self.initialized.fill_(True)
+
+    def set_code_reset(self, enabled: bool) -> None:
+        """Turns dead-code revival on or off (it only ever runs in training
+        mode)."""
+        self.code_reset = bool(enabled)
+
+    @torch.no_grad()
+    def _revive_dead_codes(self, z_e: Tensor) -> None:
+        """At the end of a usage window, re-seeds every code used less than
+        ``reset_threshold`` of the most used one at a random encoder output of the
+        batch, its moving averages restarted there (``N_k = 1``, ``m_k = e_k``).
+        Under ``torch.distributed`` rank 0's draw is broadcast (the usage counts
+        are the same on every rank)."""
+        if not bool(self.window_step >= self.reset_window):
+            return
+        dead = self.usage < self.reset_threshold * self.usage.max()
+        count = int(dead.sum())
+        if count == 0:
+            return
+        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
+        rows = torch.randint(flat.shape[0], (count,), device=flat.device)
+        new = _broadcast(flat[rows].float().contiguous())
+        self.codebook[dead] = new
+        self.code_sum[dead] = new
+        self.cluster_size[dead] = 1.0
 
     @torch.no_grad()
     def _update(self, z_e: Tensor, indices: Tensor, counts: Tensor) -> None:

@@ -146,10 +146,10 @@ class HQALayer(nn.Module):
         self.training_settings = training
         q = self.quantizer
         q.reset_window = training.reset_window
+        q.reset_threshold = training.reset_threshold
         if isinstance(q, EMAQuantizer):
             q.decay = training.ema_decay
         else:
-            q.reset_threshold = training.reset_threshold
             q.reset_noise = training.reset_noise
             q.reset_rule = training.reset_rule
 
@@ -192,9 +192,8 @@ class HQALayer(nn.Module):
 
     def set_code_reset(self, enabled: bool) -> None:
         """Turns the resetting of dead codes on or off (training mode only; the
-        EMA quantiser never resets)."""
-        if isinstance(self.quantizer, ProbabilisticQuantizer):
-            self.quantizer.set_code_reset(enabled)
+        EMA quantiser revives dead codes at batch encoder outputs)."""
+        self.quantizer.set_code_reset(enabled)
 
     def codes_used(self) -> int:
         """Codes chosen at least once in the current reset window (reads the

@@ -140,7 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="code-reset rule: 'paper' (least-used code next to the most-used, one "
         "per window) or 'data' (every dead code re-seeded at a batch encoder "
-        "output); default: the recipe's ('paper')",
+        "output); default: the recipe's ('paper'; 'data' for EMA codebooks)",
+    )
+    a(
+        "--reset-fraction",
+        type=float,
+        default=None,
+        help="code resetting runs during this fraction of each layer's steps "
+        "(0: never); default: the recipe's (0.75)",
     )
     a(
         "--loss-scaling",
@@ -244,7 +251,10 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         if lr <= 0:
             raise ValueError("--lr must be > 0")
         recipe = recipe.replace_layers(lr=lr)
-    for key in ("reset_rule", "loss_scaling"):
+    fraction = values.get("reset_fraction")
+    if fraction is not None and not 0.0 <= fraction <= 1.0:
+        raise ValueError("--reset-fraction must be in [0, 1]")
+    for key in ("reset_rule", "reset_fraction", "loss_scaling"):
         value = values.pop(key)
         if value is not None:
             recipe = replace(recipe, **{key: value})
