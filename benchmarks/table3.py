@@ -20,11 +20,13 @@ Everything is checkpointed under ``--output``: training runs resume where they
 stopped, finished evaluations are kept (``eval/*.json``), so rerunning the same
 command continues an interrupted run. Budgets (``--budget``):
 
-* ``cpu`` (default): 1,500 steps of batch 128 per layer, seed 0, rFID on the
-  first 500 test digits; about 1 h of training and 1.5 h of evaluation on two
-  CPU cores (an estimate at 0.25 s per image for pytorch-fid's Inception; the
-  folded network ``load_inception`` returns takes about half that,
-  ``benchmarks/bench_inception.py``).
+* ``cpu`` (default): 500 steps of batch 128 per layer, seed 0, rFID on the
+  first 500 test digits. On this project's two-core machine (2026-11-30) training
+  every system took 56 min of one core and evaluating took about 70 min (the
+  k-means floor about 25 of them, each system and rate about 70 s); run as two
+  one-thread processes side by side (``--train-only`` on disjoint ``--systems``,
+  ``OMP_NUM_THREADS=1``) it is about an hour of wall time. The committed table
+  states the compute of its own run.
 * ``paper``: each recipe's own steps and batch (18,000 steps per layer), seeds
   0-9, rFID on all 10,000 test digits: for a GPU.
 * ``--smoke``: 2 steps of batch 16 per layer, 100 test digits, rFID on 10, the
