@@ -21,12 +21,12 @@ stopped, finished evaluations are kept (``eval/*.json``), so rerunning the same
 command continues an interrupted run. Budgets (``--budget``):
 
 * ``cpu`` (default): 500 steps of batch 128 per layer, seed 0, rFID on the
-  first 500 test digits. On this project's two-core machine (2026-11-30) training
-  every system took 56 min of one core and evaluating took about 70 min (the
-  k-means floor about 25 of them, each system and rate about 70 s); run as two
-  one-thread processes side by side (``--train-only`` on disjoint ``--systems``,
-  ``OMP_NUM_THREADS=1``) it is about an hour of wall time. The committed table
-  states the compute of its own run.
+  first 500 test digits. On this project's two-core machine (2026-11-30), with
+  one-thread processes sharing the two cores (``--train-only`` on disjoint
+  ``--systems``, ``OMP_NUM_THREADS=1``), training every system took 56 min of
+  one core and evaluating 150 min (the k-means floor 88 of them, 64 at 2,048 bits;
+  each system and rate 1-2 min): about two hours of wall time. The committed
+  table states the compute of its own run.
 * ``paper``: each recipe's own steps and batch (18,000 steps per layer), seeds
   0-9, rFID on all 10,000 test digits: for a GPU.
 * ``--smoke``: 2 steps of batch 16 per layer, 100 test digits, rFID on 10, the
