@@ -158,13 +158,7 @@ class EMAQuantizer(VectorQuantizer):
         Args:
             z_e: (B, D, H, W) encoder outputs of a training batch.
         """
-        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
-        n, k = flat.shape[0], self.codebook_size
-        if n >= k:
-            rows = torch.randperm(n, device=flat.device)[:k]
-        else:
-            rows = torch.randint(n, (k,), device=flat.device)
-        codebook = _broadcast(flat[rows].float().contiguous())
+        codebook = self._batch_points(z_e, self.codebook_size)
         self.codebook.copy_(codebook)
         self.code_sum.copy_(codebook)
         self.cluster_size.fill_(1.0)
@@ -188,12 +182,22 @@ class EMAQuantizer(VectorQuantizer):
         count = int(dead.sum())
         if count == 0:
             return
-        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
-        rows = torch.randint(flat.shape[0], (count,), device=flat.device)
-        new = _broadcast(flat[rows].float().contiguous())
+        new = self._batch_points(z_e, count)
         self.codebook[dead] = new
         self.code_sum[dead] = new
         self.cluster_size[dead] = 1.0
+
+    def _batch_points(self, z_e: Tensor, count: int) -> Tensor:
+        """``count`` encoder outputs (count, D) at random positions of ``z_e``,
+        drawn without replacement when there are enough positions; rank 0's
+        draw under ``torch.distributed``."""
+        flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim)
+        n = flat.shape[0]
+        if n >= count:
+            rows = torch.randperm(n, device=flat.device)[:count]
+        else:
+            rows = torch.randint(n, (count,), device=flat.device)
+        return _broadcast(flat[rows].float().contiguous())
 
     @torch.no_grad()
     def _update(self, z_e: Tensor, indices: Tensor, counts: Tensor) -> None:

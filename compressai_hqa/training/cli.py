@@ -251,9 +251,6 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         if lr <= 0:
             raise ValueError("--lr must be > 0")
         recipe = recipe.replace_layers(lr=lr)
-    fraction = values.get("reset_fraction")
-    if fraction is not None and not 0.0 <= fraction <= 1.0:
-        raise ValueError("--reset-fraction must be in [0, 1]")
     for key in ("reset_rule", "reset_fraction", "loss_scaling"):
         value = values.pop(key)
         if value is not None:
