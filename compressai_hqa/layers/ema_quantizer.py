@@ -26,9 +26,11 @@ VQ-VAE again sent every image to one code. Dead-code revival is therefore a
 switch (:meth:`EMAQuantizer.set_code_reset`, scheduled by the recipe's
 ``reset_fraction`` like the Gumbel quantiser's resets): at the end of each usage
 window every code used less than ``reset_threshold`` of the most used one is
-re-seeded at a random encoder output of the batch (the ``"data"`` rule of
-:class:`~compressai_hqa.layers.ProbabilisticQuantizer`; Jukebox's and
-vector-quantize-pytorch's ``threshold_ema_dead_code`` do the same). It is off
+re-seeded at a random encoder output of the batch, every position equally
+likely (as Jukebox's and vector-quantize-pytorch's ``threshold_ema_dead_code``
+do). It is the recipes' ``reset_rule="data"`` for EMA codebooks, simpler than
+:class:`~compressai_hqa.layers.ProbabilisticQuantizer`'s: no distance
+weighting, no minimum distance, no fallback to the paper's move. It is off
 unless switched on.
 """
 
@@ -178,7 +180,7 @@ class EMAQuantizer(VectorQuantizer):
         are the same on every rank)."""
         if not bool(self.window_step >= self.reset_window):
             return
-        dead = self.usage < self.reset_threshold * self.usage.max()
+        dead = self._dead_codes()
         count = int(dead.sum())
         if count == 0:
             return

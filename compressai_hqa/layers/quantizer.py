@@ -73,12 +73,14 @@ class VectorQuantizer(nn.Module):
     usage over windows of ``reset_window`` training batches.
 
     Subclasses create :attr:`codebook` (a parameter or a buffer, saved as
-    ``codebook``) and implement ``forward`` (returning :class:`QuantizerOutput`).
+    ``codebook``), set :attr:`reset_threshold` and implement ``forward``
+    (returning :class:`QuantizerOutput`).
     """
 
     usage: Tensor
     window_step: Tensor
     codebook: Tensor
+    reset_threshold: float
 
     def __init__(
         self, codebook_size: int, codebook_dim: int, reset_window: int
@@ -170,6 +172,11 @@ class VectorQuantizer(nn.Module):
             dist.all_reduce(counts)
         self.usage += counts
         self.window_step += 1
+
+    def _dead_codes(self) -> Tensor:
+        """(K,) bool: codes whose count over the window is below
+        ``reset_threshold`` times the most-used code's count."""
+        return self.usage < self.reset_threshold * self.usage.max()
 
     @torch.no_grad()
     def _clear_window_if_due(self) -> Tensor:
@@ -349,7 +356,7 @@ class ProbabilisticQuantizer(VectorQuantizer):
         among them would take every point (a one-hot posterior carries no
         information and passes no gradient), and the paper's move is better.
         """
-        dead = self.usage < self.reset_threshold * self.usage.max()
+        dead = self._dead_codes()
         seeds, points = self._seeds(z_e, int(dead.sum()))
         order = dead.long().cumsum(0) - 1  # the i-th dead code takes seed i
         mask = dead & (order < len(seeds))
