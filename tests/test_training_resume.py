@@ -162,3 +162,45 @@ def test_a_checkpoint_written_mid_layer_by_5719177_resumes_bit_identically(
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert _rows(reference / "train_log.csv") == _rows(run / "train_log.csv")
+
+
+def test_start_layer_trains_the_layers_above_init_from_scratch(tmp_path: Path) -> None:
+    """``--start-layer 2 --init`` of a 3-layer stack keeps layer 1 and builds
+    layers 2-3 freshly, as an ``--init`` holding layer 1 only does."""
+    from conftest import tiny_config
+
+    from compressai_hqa import HQA
+    from compressai_hqa.recipes import Recipe
+    from compressai_hqa.training import TrainSettings
+    from compressai_hqa.training.resume import start_of_run
+
+    config = tiny_config(num_layers=3)
+    torch.manual_seed(1)
+    trained = HQA(config)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)  # unlike any fresh initialisation
+    full, bottom = tmp_path / "full.pth", tmp_path / "bottom.pth"
+    torch.save(trained.state_dict(), full)
+    torch.save(trained.truncate(1).state_dict(), bottom)
+
+    def start(init: Path) -> HQA:
+        settings = TrainSettings(
+            config=config, recipe=Recipe.uniform(3), data_root=tmp_path,
+            output=tmp_path / init.stem, start_layer=2, init=init, seed=0,
+        )  # fmt: skip
+        begun = start_of_run(settings)
+        assert begun.layer == 2 and begun.checkpoint is None
+        return begun.model
+
+    from_full, from_bottom = start(full).state_dict(), start(bottom).state_dict()
+    stored = trained.state_dict()
+    parameters = dict(trained.named_parameters())
+    for key, value in from_full.items():
+        if key == "_extra_state":
+            continue
+        assert torch.equal(value, from_bottom[key]), key
+        if key.startswith("layers.0."):
+            assert torch.equal(value, stored[key]), key
+        elif key in parameters:
+            assert not torch.equal(value, stored[key]), key

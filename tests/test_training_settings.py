@@ -67,3 +67,13 @@ def test_systems_choose_the_architecture_and_the_recipe() -> None:
     lr = _settings("--system", "hams", "--lr", "1e-3")
     assert {c.lr for c in lr.recipe.layers} == {1e-3}
     assert _settings("--recipe", "hqa-mnist-v2").recipe.reset_rule == "data"
+
+
+def test_beta_entropy_sets_every_layer_and_is_part_of_the_fingerprint() -> None:
+    settings = _settings("--recipe", "hqa-mnist-v2", "--beta-entropy", "0.03")
+    assert {c.beta_entropy for c in settings.recipe.layers} == {0.03}
+    assert {c.beta_commit for c in settings.recipe.layers} == {1e-3}
+    plain = _settings("--recipe", "hqa-mnist-v2")
+    assert settings.fingerprint()["recipe"] != plain.fingerprint()["recipe"]
+    with pytest.raises(ValueError, match="--beta-entropy must be >= 0"):
+        _settings("--beta-entropy", "-1")

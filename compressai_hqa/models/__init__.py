@@ -11,7 +11,7 @@ from .hqa import HQA, PRIORS
 from .layer import HQALayer, LayerOutput
 from .named import CelebA64HQA, MnistHQA
 from .stack import DECODE_MODES, HQAStack
-from .state import state_dict_config
+from .state import state_dict_config, truncate_state_dict
 
 __all__ = [
     "DECODE_MODES",
@@ -24,4 +24,5 @@ __all__ = [
     "MnistHQA",
     "check_compatible",
     "state_dict_config",
+    "truncate_state_dict",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "load_layers",
     "state_dict_config",
     "stored_priors",
+    "truncate_state_dict",
 ]
 
 #: ``_extra_state["format"]`` of an HQA state dict.
@@ -128,3 +129,26 @@ def load_layers(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
     for layer, freqs in priors.items():
         if layer <= n:  # priors of layers not built are dropped
             model.set_code_prior(layer, freqs)
+
+
+def truncate_state_dict(
+    state_dict: Mapping[str, Any], num_layers: int
+) -> dict[str, Any]:
+    """The state dict of the bottom ``num_layers`` stored layers (and their priors).
+
+    Raises:
+        ValueError: a corrupt state dict, or ``num_layers`` not in [1, stored].
+    """
+    config, stored = state_dict_config(state_dict)
+    if not 1 <= num_layers <= stored:
+        raise ValueError(f"num_layers must be in [1, {stored}], got {num_layers}")
+    dropped = tuple(f"layers.{i}." for i in range(num_layers, stored))
+    out = {
+        k: v
+        for k, v in state_dict.items()
+        if k != "_extra_state" and not k.startswith(dropped)
+    }
+    priors = stored_priors(state_dict["_extra_state"], config)
+    kept = {layer: f for layer, f in priors.items() if layer <= num_layers}
+    out["_extra_state"] = extra_state(config, num_layers, kept)
+    return out

@@ -107,13 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--start-layer",
         type=int,
         default=1,
-        help="first layer to train; > 1 needs --init (default: %(default)s)",
+        help="first layer to train, from scratch; > 1 needs --init (default: "
+        "%(default)s)",
     )
     a(
         "--init",
         type=Path,
         default=None,
-        help="checkpoint or model.pth holding the layers below --start-layer",
+        help="checkpoint or model.pth holding the layers below --start-layer (any "
+        "layers above them in it are not used)",
     )
     a(
         "--steps",
@@ -132,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="RAdam learning rate of every layer (default: the recipe's, 4e-4)",
+    )
+    a(
+        "--beta-entropy",
+        type=float,
+        default=None,
+        help="weight beta_e of the entropy (KL-to-uniform) term of every trained "
+        "layer; larger keeps the posterior q(k|z) more stochastic (default: the "
+        "recipe's, 1e-3 for mnist)",
     )
     a(
         "--reset",
@@ -251,6 +261,11 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         if lr <= 0:
             raise ValueError("--lr must be > 0")
         recipe = recipe.replace_layers(lr=lr)
+    beta_entropy = values.pop("beta_entropy")
+    if beta_entropy is not None:
+        if beta_entropy < 0:
+            raise ValueError("--beta-entropy must be >= 0")
+        recipe = recipe.replace_layers(beta_entropy=beta_entropy)
     for key in ("reset_rule", "reset_fraction", "loss_scaling"):
         value = values.pop(key)
         if value is not None:

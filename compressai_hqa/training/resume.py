@@ -27,7 +27,7 @@ import torch
 
 from compressai_hqa.configs import HQAConfig
 from compressai_hqa.files import atomic_save, load_torch_file
-from compressai_hqa.models import HQA, state_dict_config
+from compressai_hqa.models import HQA, state_dict_config, truncate_state_dict
 from compressai_hqa.recipes import Recipe, legacy_recipe
 from compressai_hqa.zoo import load_weights
 
@@ -162,13 +162,16 @@ def start_of_run(settings: TrainSettings) -> Start:
     if settings.init is None:
         raise ValueError(f"--start-layer {start} needs --init <checkpoint>")
     weights = load_weights(settings.init, progress=False)
-    model = _from_state_dict(weights, n, settings.init, init=True, config=config)
     _, stored = state_dict_config(weights)
     if stored < start - 1 or not 1 < start <= n:
         raise ValueError(
             f"--start-layer {start} needs layers 1..{start - 1} in --init (it "
             f"holds {stored}) and must be <= --layers {n}"
         )
+    # Layers start.. are trained from a fresh initialisation even when --init
+    # holds trained ones (e.g. retraining the top layer of a finished stack).
+    below = truncate_state_dict(weights, start - 1)
+    model = _from_state_dict(below, n, settings.init, init=True, config=config)
     return Start(model, start)
 
 
