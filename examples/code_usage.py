@@ -7,8 +7,16 @@ empirical distribution, against the ``log2 K`` bits each code costs in the strea
 also the mean entropy of the posterior q(k | z_e) (see
 :mod:`compressai_hqa.eval_model.codes`).
 
+With ``--kmeans N``, also the code entropy a quantiser that only minimises the
+squared error would reach on the same latent: k-means with K centroids on the
+layer's encoder outputs z_e of the first N images (every position pooled, as
+the layer's one codebook is), and the entropy (bits) of its assignments. Where
+most positions see the same thing (the black border of a digit at layer 1), that
+entropy is far below ``log2 K``: the reference for the code-entropy target.
+
     python examples/code_usage.py --data-root ../shared/data
     python examples/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
+    python examples/code_usage.py --data-root ../shared/data --kmeans 1000
 """
 
 from __future__ import annotations
@@ -19,9 +27,31 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from torch import Tensor
+
 from compressai_hqa import zoo
+from compressai_hqa.baselines.kmeans import kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics
+from compressai_hqa.models import HQA
+
+
+@torch.no_grad()
+def kmeans_entropy_bits(
+    stack: HQA, images: Tensor, max_iter: int = 30, seed: int = 0
+) -> float:
+    """Entropy (bits) of the assignments of k-means with K centroids (K: the top
+    layer's codebook size) fitted on the top layer's z_e of ``images``."""
+    z_e = torch.cat(
+        [stack.encode(images[i : i + 500]) for i in range(0, len(images), 500)]
+    )
+    points = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+    fit = kmeans(points, stack.codebook_size, max_iter=max_iter, tol=1e-4, seed=seed)
+    counts = torch.bincount(fit.assignments, minlength=stack.codebook_size)
+    p = counts[counts > 0].double() / counts.sum()
+    return float(-(p * p.log2()).sum())
 
 
 def main() -> None:
@@ -38,8 +68,18 @@ def main() -> None:
     p.add_argument(
         "--split", choices=("test", "train"), default="test", help="(default: test)"
     )
+    p.add_argument(
+        "--kmeans",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also the entropy of k-means (K centroids, seed 0) on each layer's z_e "
+        "of the first N images (default: 0, none)",
+    )
     p.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = p.parse_args()
+    if args.kmeans < 0:
+        p.error("--kmeans must be >= 0")
 
     images = load_mnist(args.data_root, train=args.split == "train").images
     stack = zoo.hqa(pretrained=True, config=args.config, weights=args.weights)
@@ -49,14 +89,25 @@ def main() -> None:
         "num_images": len(images),
         "layers": {},
     }
-    print("layer  codes used / K  entropy (bits)  bits per code  posterior H (bits)")
+    if args.kmeans:
+        result["kmeans_images"] = min(args.kmeans, len(images))
+    print(
+        "layer  codes used / K  entropy (bits)  bits per code  posterior H (bits)"
+        + ("  k-means entropy (bits)" if args.kmeans else "")
+    )
     for layer in range(1, stack.num_layers + 1):
-        row = code_statistics(stack.truncate(layer).eval(), images).to_dict()
+        model = stack.truncate(layer).eval()
+        row: dict[str, Any] = code_statistics(model, images).to_dict()
+        if args.kmeans:
+            row["kmeans_entropy_bits"] = kmeans_entropy_bits(
+                model, images[: args.kmeans]
+            )
         result["layers"][str(layer)] = row
         print(
             f"{layer:5d}  {row['codes_used']:6d} / {row['codebook_size']:<4d}"
             f"  {row['entropy_bits']:14.2f}  {row['bits_per_code']:13.0f}"
             f"  {row['posterior_entropy_bits']:18.3f}"
+            + (f"  {row['kmeans_entropy_bits']:22.2f}" if args.kmeans else "")
         )
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,11 @@ def _evaluate_layer(
     out["codes"] = code_statistics(model, images.images).to_dict()
     if args.spread_n:
         spread = images.images[: args.spread_n]
-        out["codes"]["spread"] = decode_spread(model, spread)
-        out["codes"]["spread_top"] = decode_spread(model, spread, sample_top=True)
+        t = args.temperature
+        out["codes"]["spread"] = decode_spread(model, spread, temperature=t)
+        out["codes"]["spread_top"] = decode_spread(
+            model, spread, sample_top=True, temperature=t
+        )
     with_rfid = args.rfid_layers is None or model.num_layers in args.rfid_layers
     for mode in args.modes.split(","):
         seeds = [0] if mode == "argmin" else list(range(args.seeds))
@@ -87,6 +90,7 @@ def _evaluate_layer(
                 decode="argmin" if mode == "argmin" else "sample",
                 sample_top=mode == "sample-top",
                 seed=seed,
+                temperature=args.temperature,
                 batch_size=args.batch_size,
             )
             keep = args.rfid_n if seed == 0 and with_rfid else 0
@@ -175,6 +179,8 @@ def markdown(result: dict[str, Any]) -> str:
     if any("sample" in row for row in result["layers"].values()):
         note += f"; sampled: mean ± std over {seeds} seeds of stochastic decoding"
         note += " (rFID: seed 0)" if n else ""
+    if result.get("temperature", 1.0) != 1.0:
+        note += f"; every draw at temperature {result['temperature']:g}"
     lines.append(note + ".")
     return "\n".join(lines)
 
@@ -217,12 +223,21 @@ def main() -> None:
         default=1000,
         help="images of the decode-spread statistic, 0: none (1000)",
     )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="stochastic decodes draw from each posterior's logits divided by "
+        "this (1: the paper's draws; default: %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=500, help="(default: 500)")
     p.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = p.parse_args()
     unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
         p.error(f"unknown --modes {sorted(unknown)}: choose from {','.join(MODES)}")
+    if not 0 < args.temperature < float("inf"):
+        p.error(f"--temperature must be > 0, got {args.temperature}")
     if args.rfid_layers is not None:
         args.rfid_layers = {int(v) for v in args.rfid_layers.split(",")}
 
@@ -250,6 +265,7 @@ def main() -> None:
         "dataset": images.name,
         "num_images": len(images),
         "seeds": args.seeds,
+        "temperature": args.temperature,
         "rfid_n": args.rfid_n,
         "layers": {},
     }

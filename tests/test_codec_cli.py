@@ -327,3 +327,30 @@ def test_failures_leave_no_partial_output(
     assert status == 0, err
     assert (tmp_path / "d" / "00001.png").read_bytes() != b"keep"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_decode_temperature(tmp_path: Path, capsysbinary, weights) -> None:
+    """``--temperature`` reaches the draws: near 0 a sampled decode is the argmin
+    one; 0 is refused."""
+    write_images(tmp_path / "in", 1)
+    out = tmp_path / "x.hqa"
+    status, _, err = run(capsysbinary, "compress", tmp_path / "in", "-o", out,
+                         "--weights", weights[1], "--layer", "2")  # fmt: skip
+    assert status == 0, err
+    decoded = {}
+    for name, extra in (
+        ("argmin", []),
+        ("cold", ["--decode", "sample", "--temperature", "1e-6"]),
+        ("warm", ["--decode", "sample", "--temperature", "1"]),
+    ):
+        status, _, err = run(capsysbinary, "decompress", out, "-o", tmp_path / name,
+                             "--weights", weights[1], *extra)  # fmt: skip
+        assert status == 0, err
+        files = sorted((tmp_path / name).iterdir())
+        decoded[name] = [read_png(f) for f in files]
+    assert all(map(torch.equal, decoded["cold"], decoded["argmin"]))
+    assert not all(map(torch.equal, decoded["warm"], decoded["argmin"]))
+    status, _, err = run(capsysbinary, "decompress", out, "-o", tmp_path / "bad",
+                         "--weights", weights[1], "--temperature", "0")  # fmt: skip
+    assert status == 1 and "--temperature must be > 0" in err  # usage error
+    assert not (tmp_path / "bad").exists()

@@ -205,6 +205,11 @@ def test_stochastic_decoding_is_seeded() -> None:
     average = mse(decode="average", num_samples=4)
     assert average != argmin
     assert mse(decode="average", num_samples=4, entropy_estimation=True) == average
+    # the decode temperature reaches the draws: near 0 they are the argmin codes
+    assert mse(decode="sample", seed=3, temperature=1e-6) == argmin
+    assert mse(decode="sample", seed=3, temperature=1.0) == mse(decode="sample", seed=3)
+    with pytest.raises(ValueError, match="temperature"):
+        EvalOptions(temperature=0.0)
 
 
 def test_images_keep_their_channels(tmp_path: Path) -> None:
@@ -249,6 +254,13 @@ def test_bad_requests_are_one_line_errors(
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt), "--classifier")
     with pytest.raises(SystemExit, match="not found"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(tmp_path / "no.pth"))
+
+    with pytest.raises(SystemExit, match="--temperature must be > 0"):
+        _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt),
+              "--decode", "sample", "--temperature", "0")  # fmt: skip
+    warm = _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt),
+                 "--decode", "sample", "--temperature", "2")  # fmt: skip
+    assert warm["settings"]["temperature"] == 2.0
 
     from compressai_hqa.metrics import inception
 

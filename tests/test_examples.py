@@ -86,12 +86,33 @@ def test_code_usage_script_reports_every_layer(
     torch.save(model.state_dict(), weights)
     out = tmp_path / "usage.json"
     proc = _run(
-        mnist_root, "--weights", str(weights), "--output", str(out),
+        mnist_root, "--weights", str(weights), "--output", str(out), "--kmeans", "20",
         script="code_usage.py",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(out.read_text())
     assert usage["num_images"] == TEST_COUNT and set(usage["layers"]) == {"1", "2"}
+    assert usage["kmeans_images"] == 20
+    for row in usage["layers"].values():
+        assert 0 < row["kmeans_entropy_bits"] <= 4  # log2 K
+
+
+def test_kmeans_entropy_is_low_where_the_latent_repeats() -> None:
+    """On black images every interior position of layer 1 sees the same input, so
+    the k-means codes of z_e are few and uneven; on noise they spread over all K."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "code_usage", EXAMPLES / "code_usage.py"
+    )
+    assert spec is not None and spec.loader is not None
+    code_usage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(code_usage)
+    torch.manual_seed(0)
+    layer_1 = HQA(tiny_config(num_layers=1, codebook_size=16)).eval()
+    black = code_usage.kmeans_entropy_bits(layer_1, torch.zeros(20, 1, 32, 32))
+    noise = code_usage.kmeans_entropy_bits(layer_1, torch.rand(20, 1, 32, 32))
+    assert black < 2.0 < 3.5 < noise <= 4.0, (black, noise)
 
 
 def test_estimate_prior_stores_a_prior_that_saves_bits(
@@ -143,22 +164,27 @@ def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> 
         for mode in ("sample", "sample-top"):
             _write(folder, f"mnist-test-layer5-{mode}-rfid10k.json",
                    {"rfid_n": 10000, "layers": {"5": {mode: {"rfid": rfid}}}})  # fmt: skip
+        tempered = {"class_error": error, "rfid": rfid}
+        _write(folder, "mnist-test-layer5-sample-t3-rfid10k.json",
+               {"rfid_n": 10000, "temperature": 3, "layers": {"5": {
+                   "sample": tempered, "codes": {"spread": spread}}}})  # fmt: skip
         return folder
 
     good = stack(239, 6.5, 0.079, 0.0399, 19.9, 0.1)
     bad = stack(238, 6.4, 0.081, 0.0401, 20.1, 0.049)
     rows = _targets(str(good), "--baseline", str(bad))
     assert [row[1] for row in rows] == ["239", "7.40", "8.1", "8.1", "0.0401", "20.1",
-                                        "20.1", "0.0490"]  # fmt: skip
+                                        "20.1", "0.0490", "8.1", "20.1", "0.0490"]  # fmt: skip
     assert [row[2] for row in rows] == ["240", "7.50", "7.9", "7.9", "0.0399", "19.9",
-                                        "19.9", "0.1000"]  # fmt: skip
+                                        "19.9", "0.1000", "7.9", "19.9", "0.1000"]  # fmt: skip
     assert {row[3] for row in rows} == {"met"}
     rows = _targets(str(bad), "--baseline", str(good))
     assert {row[3] for row in rows} == {"missed"}
     # without a baseline the spread cannot be judged; a missing file is not met
     (good / "mnist-test-layer5-sample-top-rfid10k.json").unlink()
     verdicts = [row[2] for row in _targets(str(good))]
-    assert verdicts[-2:] == ["not measured", "needs --baseline"]
+    assert verdicts[6:8] == ["not measured", "needs --baseline"]
+    assert verdicts[8:] == ["met", "met", "needs --baseline"]
 
 
 def test_card_targets_of_the_first_stack_are_missed() -> None:
@@ -169,3 +195,64 @@ def test_card_targets_of_the_first_stack_are_missed() -> None:
     codes = rows["fewest codes used by any layer (>= 240 of 256)"]
     assert codes[:2] == [str(fewest), "missed"]
     assert rows["8 bits: class error, argmin decoding (<= 8 %)"][1] == "missed"
+    # no tempered decodes: not measured, never met
+    tempered = [v for k, v in rows.items() if "temperature" in k]
+    assert len(tempered) == 3 and all(v[1] == "not measured" for v in tempered)
+
+
+def test_the_committed_result_tables_come_from_their_json_files() -> None:
+    """zoo/results/{ablation,ablation-entropy,temperature}/table.md are what their
+    scripts print from the committed evaluations."""
+    cases = [
+        ("ablation", "ablation_table.py", []),
+        ("ablation-entropy", "ablation_table.py",
+         ["--arms", "0.001 0.01 0.03 0.1", "--columns", "beta_e"]),
+        ("temperature", "temperature_table.py", []),
+    ]  # fmt: skip
+    for folder, script, args in cases:
+        here = ROOT / "zoo" / "results" / folder
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), str(here), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout == (here / "table.md").read_text(), folder
+
+
+def test_decode_temperature_in_the_card_scripts(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    """evaluate_zoo.py --temperature records the temperature and decodes with it
+    (near 0: the argmin decodes); temperature_table.py lists the runs in order."""
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.pth"
+    torch.save(HQA(tiny_config(num_layers=2, codebook_size=16)).state_dict(), weights)
+    runs = tmp_path / "runs"
+    for t in ("1", "1e-06", "3"):
+        proc = _run(
+            mnist_root, "--weights", str(weights), "--num-images", "20", "--layers",
+            "2", "--modes", "argmin,sample", "--seeds", "1", "--rfid-n", "0",
+            "--spread-n", "8", "--temperature", t, "--output", str(runs / f"t{t}.json"),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    cold = json.loads((runs / "t1e-06.json").read_text())
+    assert cold["temperature"] == 1e-6
+    row = cold["layers"]["2"]
+    assert row["sample"]["mse"] == row["argmin"]["mse"] and row["codes"]["spread"] == 0
+    warm = json.loads((runs / "t1.json").read_text())["layers"]["2"]
+    assert warm["codes"]["spread"] > 0
+    assert "temperature 3" in (runs / "t3.md").read_text()
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "temperature_table.py"), str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    rows = [line.split(" | ")[0] for line in lines if line[:3] in ("| 1", "| 3")]
+    assert rows == ["| 1e-06", "| 1", "| 3"], proc.stdout
+    bad = _run(mnist_root, "--weights", str(weights), "--temperature", "0")
+    assert bad.returncode == 2 and "--temperature must be > 0" in bad.stderr

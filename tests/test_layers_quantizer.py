@@ -104,6 +104,24 @@ def test_sampling_follows_the_posterior() -> None:
     assert torch.allclose(freq, q, atol=0.015)
 
 
+def test_sampling_at_a_temperature_follows_the_tempered_posterior() -> None:
+    """A draw at temperature t follows softmax(logits / t): flatter above 1, the
+    posterior itself at 1 (the same draws as without the argument)."""
+    quantizer, z_e = _tiny()
+    z = z_e[..., 1:].expand(1, 2, 1, 20_000).contiguous()
+    logits = quantizer.logits(z_e[..., 1:]).flatten().double()
+    plain = quantizer.quantize(z, "sample", torch.Generator().manual_seed(0))
+    at_one = quantizer.quantize(z, "sample", torch.Generator().manual_seed(0), 1.0)
+    assert torch.equal(plain, at_one)
+    for t in (0.5, 2.0, 4.0):
+        draws = quantizer.quantize(z, "sample", torch.Generator().manual_seed(1), t)
+        freq = torch.bincount(draws.flatten(), minlength=3).double() / draws.numel()
+        assert torch.allclose(freq, (logits / t).softmax(0), atol=0.015), t
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            quantizer.quantize(z_e, "sample", None, bad)
+
+
 def _with_dead_code() -> tuple[ProbabilisticQuantizer, torch.Tensor]:
     quantizer = ProbabilisticQuantizer(4, 2, reset_window=20)
     with torch.no_grad():

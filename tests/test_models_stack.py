@@ -47,6 +47,37 @@ def test_one_decode_entry_point_for_every_mode(model: HQA) -> None:
         model.decompress(out["strings"], out["shape"], "mean")
 
 
+def test_the_temperature_reaches_every_draw(model: HQA) -> None:
+    """Draws at a temperature near 0 are the argmin codes at every layer (the top
+    one too with ``sample_top``); at 1 they are the default draws, which differ."""
+    x = torch.rand(4, 1, 32, 32)
+    cold = 1e-6
+    with torch.no_grad():
+        idx = model.quantize(x)
+        argmin = model.decode(idx)
+        g = torch.Generator
+        sampled = model.decode(idx, "sample", g().manual_seed(2))
+        assert not torch.equal(sampled, argmin)
+        at_one = model.decode(idx, "sample", g().manual_seed(2), temperature=1.0)
+        assert torch.equal(at_one, sampled)
+        assert torch.equal(
+            model.decode(idx, "sample", g().manual_seed(2), temperature=cold), argmin
+        )
+        top = model.reconstruct(x, "sample", g().manual_seed(2), sample_top=True)
+        assert not torch.equal(top, argmin)
+        cold_top = model.reconstruct(
+            x, "sample", g().manual_seed(2), sample_top=True, temperature=cold
+        )
+        assert torch.equal(cold_top, argmin)
+        out = model.compress(x)
+        cold_stream = model.decompress(
+            out["strings"], out["shape"], "sample", g().manual_seed(2), temperature=cold
+        )["x_hat"]
+        assert torch.equal(cold_stream, argmin)
+    with pytest.raises(ValueError, match="temperature"):
+        model.decode(idx, "sample", temperature=0.0)
+
+
 def test_code_grids_and_logits(model: HQA) -> None:
     assert model.codebook_size == 16
     grids = model.code_grids(32, 32)

@@ -35,6 +35,7 @@ from compressai_hqa.codec.format import (
     unpack,
 )
 from compressai_hqa.errors import CorruptStreamError
+from compressai_hqa.layers.quantizer import check_temperature
 from compressai_hqa.models import HQA
 
 __all__ = [
@@ -262,17 +263,22 @@ def decode_images(
     mode: str = "argmin",
     generator: torch.Generator | None = None,
     batch_size: int = 256,
+    temperature: float = 1.0,
 ) -> Iterator[Tensor]:
     """Decoded images (C, H, W) in [0, 1] on the CPU, in file order.
 
     Images are decoded in batches of at most ``batch_size`` consecutive images
-    of one size, all batches drawing from ``generator`` in ``"sample"`` mode.
+    of one size, all batches drawing from ``generator`` in ``"sample"`` mode, at
+    ``temperature`` (see :meth:`~compressai_hqa.HQA.decode`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_temperature(temperature)
     for size, batch in _batches(zip(header.sizes, codes, strict=True), batch_size):
         indices = torch.stack(batch).to(model.device)
-        x_hat = model.decode(indices, mode, generator, size=size[:2])
+        x_hat = model.decode(
+            indices, mode, generator, size=size[:2], temperature=temperature
+        )
         yield from x_hat.float().cpu().unbind(0)
 
 
@@ -283,10 +289,13 @@ def decompress_images(
     generator: torch.Generator | None = None,
     force: bool = False,
     batch_size: int = 256,
+    temperature: float = 1.0,
 ) -> list[Tensor]:
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
     header, codes = read_codes(data, model, force)
-    return list(decode_images(model, header, codes, mode, generator, batch_size))
+    return list(
+        decode_images(model, header, codes, mode, generator, batch_size, temperature)
+    )
 
 
 @torch.no_grad()

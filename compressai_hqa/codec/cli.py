@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="seed of --decode sample (a CPU generator; default: %(default)s)",
     )
+    d.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="--decode sample draws from each posterior's logits divided by this: "
+        "1 is the posterior itself (the paper), above 1 flatter, more varied "
+        "decodes (default: %(default)s)",
+    )
     for p in (c, d):
         p.add_argument(
             "--weights",
@@ -240,6 +248,8 @@ def _compress(args: argparse.Namespace) -> None:
 def _decompress(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
+    if not 0 < args.temperature < float("inf"):
+        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
     data = read_input(args.input)
     header, _ = fmt.unpack(data)  # validates the container before loading models
     if args.output == "-" and header.count != 1:
@@ -261,7 +271,7 @@ def _decompress(args: argparse.Namespace) -> None:
     header, codes = read_codes(data, model, args.force)  # the whole file validated
     generator = torch.Generator().manual_seed(args.seed)
     images = decode_images(
-        model, header, codes, args.decode, generator, args.batch_size
+        model, header, codes, args.decode, generator, args.batch_size, args.temperature
     )
     if out_dir is None:
         buffer = io.BytesIO()

@@ -104,6 +104,14 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="decodes averaged by --decode average (default: %(default)s)",
     )
     group.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="HQA: stochastic decodes draw from each posterior's logits divided by "
+        "this; 1 is the posterior itself (the paper), above 1 flatter (default: "
+        "%(default)s)",
+    )
+    group.add_argument(
         "--sample-top",
         action="store_true",
         help="HQA: also draw the top code from its posterior (the paper's "

@@ -87,6 +87,7 @@ def decode_spread(
     seed: int = 0,
     batch_size: int = 500,
     sample_top: bool = False,
+    temperature: float = 1.0,
 ) -> float:
     """Mean per-pixel standard deviation across stochastic decodes.
 
@@ -102,6 +103,7 @@ def decode_spread(
         seed: seed of a CPU generator (the same draws on every device).
         batch_size: images per forward pass.
         sample_top: also draw the top code from q(k | z_e).
+        temperature: of every draw (see :meth:`~compressai_hqa.HQA.decode`).
     """
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
@@ -111,7 +113,13 @@ def decode_spread(
         x = images[i : i + batch_size].to(model.device)
         decodes = torch.stack(
             [
-                model.reconstruct(x, "sample", generator, sample_top=sample_top)
+                model.reconstruct(
+                    x,
+                    "sample",
+                    generator,
+                    sample_top=sample_top,
+                    temperature=temperature,
+                )
                 .clamp(0.0, 1.0)
                 .float()
                 for _ in range(num_samples)

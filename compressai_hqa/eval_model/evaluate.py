@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.eval_model.data import EvalImages
+from compressai_hqa.layers.quantizer import check_temperature
 from compressai_hqa.models import DECODE_MODES, HQA
 
 __all__ = [
@@ -58,6 +59,8 @@ class EvalOptions:
         seed: seed of the generator of stochastic decoding (CPU generator: the
             same codes on every device).
         num_samples: decodes averaged by ``decode="average"``.
+        temperature: HQA only: stochastic decodes draw from the posteriors'
+            logits divided by this (1: the paper's draws).
         sample_top: HQA only: also draw the top code from q(k | z_e), as the
             paper's Algorithm 3 does (the bitstream, and so the rate, is that of
             the transmitted argmin code).
@@ -70,6 +73,7 @@ class EvalOptions:
     decode: str = "argmin"
     seed: int = 0
     num_samples: int = 8
+    temperature: float = 1.0
     sample_top: bool = False
     batch_size: int = 1
     half: bool = False
@@ -78,6 +82,7 @@ class EvalOptions:
     def __post_init__(self) -> None:
         if self.decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}: {self.decode!r}")
+        check_temperature(self.temperature)
         if self.num_samples < 1 or self.batch_size < 1:
             raise ValueError("num_samples and batch_size must be >= 1")
 
@@ -160,6 +165,7 @@ def code_batch(
     if stochastic and not is_hqa:
         raise ValueError(f"--decode {options.decode} needs an HQA model")
     decoding = (options.decode, generator)
+    temp = options.temperature
 
     if options.entropy_estimation:
         start = _now(device)
@@ -168,9 +174,9 @@ def code_batch(
             x_hat, likelihoods = out["x_hat"], list(out["likelihoods"].values())
         else:  # the rate is that of the transmitted argmin code
             top = "sample" if options.sample_top else "argmin"
-            indices = model.quantize(x, top, generator)
+            indices = model.quantize(x, top, generator, temp)
             x_hat = model.decode(
-                indices, *decoding, (height, width), options.num_samples
+                indices, *decoding, (height, width), options.num_samples, temp
             )
             likelihoods = [model.likelihoods(indices)]
         elapsed = _now(device) - start
@@ -182,10 +188,12 @@ def code_batch(
         out_enc = model.compress(x)
         mid = _now(device)
         if options.sample_top:  # decodes a drawn top code, not the stream's
-            x_hat = model.reconstruct(x, *decoding, True, options.num_samples)
+            x_hat = model.reconstruct(x, *decoding, True, options.num_samples, temp)
         else:
             strings, shape = out_enc["strings"], out_enc["shape"]
-            x_hat = model.decompress(strings, shape, *decoding, options.num_samples)
+            x_hat = model.decompress(
+                strings, shape, *decoding, options.num_samples, temp
+            )
             x_hat = x_hat["x_hat"]
         end = _now(device)
     else:

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         decode=args.decode,
         seed=args.seed,
         num_samples=args.num_samples,
+        temperature=args.temperature,
         sample_top=args.sample_top,
         batch_size=args.batch_size or (MNIST_BATCH_SIZE if images.is_mnist else 1),
         half=args.half,
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seed": args.seed,
             "num_samples": args.num_samples if args.decode == "average" else None,
             "sample_top": args.sample_top,
+            "temperature": args.temperature,
             "batch_size": options.batch_size,
             "device": str(device),
         },
@@ -160,6 +162,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
+    if not 0 < args.temperature < float("inf"):
+        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
 
 
 def _load_images(args: argparse.Namespace) -> EvalImages:

@@ -110,9 +110,10 @@ class EMAQuantizer(VectorQuantizer):
         z_e: Tensor,
         mode: str = "argmin",
         generator: torch.Generator | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
-        """The nearest codes (B, H, W) in every mode (the posterior is a point
-        mass)."""
+        """The nearest codes (B, H, W) in every mode and at every temperature (the
+        posterior is a point mass)."""
         return super().quantize(z_e, "argmin")
 
     def forward(self, z_e: Tensor) -> QuantizerOutput:

@@ -41,6 +41,14 @@ __all__ = [
 #: (deterministic) or a draw (with a caller's generator).
 QUANTIZE_MODES = ("argmin", "sample")
 
+
+def check_temperature(temperature: float) -> float:
+    """``temperature`` of a decode-time draw, or ValueError unless it is > 0."""
+    if not temperature > 0 or temperature == float("inf"):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    return float(temperature)
+
+
 #: Candidate encoder outputs considered by the data-driven reset (a strided
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
 _RESET_CANDIDATES = 4096
@@ -127,6 +135,7 @@ class VectorQuantizer(nn.Module):
         z_e: Tensor,
         mode: str = "argmin",
         generator: torch.Generator | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Hard code indices (B, H, W).
 
@@ -136,13 +145,15 @@ class VectorQuantizer(nn.Module):
                 (a draw from q(k|z_e) using ``generator``).
             generator: random source for ``"sample"``; the default generator of
                 the latents' device when omitted.
+            temperature: ``"sample"`` draws from softmax(logits / temperature):
+                1 is q(k|z_e) itself (the paper), above 1 flatter (a deviation).
         """
         if mode not in QUANTIZE_MODES:
             raise ValueError(f"mode must be one of {QUANTIZE_MODES}, got {mode!r}")
         logits = self.logits(z_e)
         if mode == "argmin":
             return logits.argmax(-1)
-        return sample_categorical(logits, generator)
+        return sample_categorical(logits / check_temperature(temperature), generator)
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors (B, D, H, W) for indices (B, H, W)."""

@@ -158,13 +158,14 @@ class HQA(HQAStack):
         mode: str = "argmin",
         generator: torch.Generator | None = None,
         num_samples: int = 8,
+        temperature: float = 1.0,
     ) -> dict[str, Tensor]:
         """Images in [0, 1] from :meth:`compress`'s output.
 
         Args:
             strings: ``[[bytes per image]]``.
             shape: the original (H, W).
-            mode, generator, num_samples: as for :meth:`decode`.
+            mode, generator, num_samples, temperature: as for :meth:`decode`.
 
         Raises:
             CorruptStreamError: ``strings`` or ``shape`` are malformed, or a
@@ -187,7 +188,9 @@ class HQA(HQAStack):
         indices = self.entropy_coder.decompress(
             strings[0], self.latent_shape(height, width)
         )
-        x_hat = self.decode(indices, mode, generator, (height, width), num_samples)
+        x_hat = self.decode(
+            indices, mode, generator, (height, width), num_samples, temperature
+        )
         return {"x_hat": x_hat}
 
     # ---------------------------------------------------- CompressAI plumbing

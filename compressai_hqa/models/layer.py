@@ -24,6 +24,7 @@ from compressai_hqa.layers import (
     ProbabilisticQuantizer,
 )
 from compressai_hqa.layers.gumbel import sample_categorical
+from compressai_hqa.layers.quantizer import check_temperature
 from compressai_hqa.recipes import LayerTraining
 
 __all__ = ["HQALayer", "LayerOutput"]
@@ -217,11 +218,16 @@ class HQALayer(nn.Module):
         return self.quantizer.logits(z_e)
 
     def quantize(
-        self, z_e: Tensor, mode: str = "argmin", generator: Generator | None = None
+        self,
+        z_e: Tensor,
+        mode: str = "argmin",
+        generator: Generator | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Code indices (B, h, w) of ``z_e``: the nearest codes (``"argmin"``) or
-        a draw from q(k | z_e) (``"sample"``, with ``generator``)."""
-        return self.quantizer.quantize(z_e, mode, generator)
+        a draw from q(k | z_e) (``"sample"``, with ``generator``; its logits
+        divided by ``temperature``)."""
+        return self.quantizer.quantize(z_e, mode, generator, temperature)
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors z_q (B, D, h, w) of code indices (B, h, w)."""
@@ -239,16 +245,18 @@ class HQALayer(nn.Module):
         below: HQALayer,
         mode: str = "argmin",
         generator: Generator | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
         """The code indices of the layer ``below`` from :meth:`decode`'s output:
         ``below`` quantises the estimated z_e, or for a ``"ce"`` layer the most
-        likely (``"argmin"``) or a sampled (``"sample"``) lower code."""
+        likely (``"argmin"``) or a sampled (``"sample"``) lower code; draws are
+        from the logits divided by ``temperature``."""
         if self.target == "mse":
-            return below.quantize(decoded, mode, generator)
+            return below.quantize(decoded, mode, generator, temperature)
         logits = decoded.permute(0, 2, 3, 1).float()
         if mode == "argmin":
             return logits.argmax(-1)
-        return sample_categorical(logits, generator)
+        return sample_categorical(logits / check_temperature(temperature), generator)
 
     def forward(self, x: Tensor, codes: Tensor | None = None) -> LayerOutput:
         """One training step's computation (paper Algorithm 2, lines 13-21).

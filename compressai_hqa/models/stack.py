@@ -14,7 +14,7 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from compressai_hqa.configs import HQAConfig, get_config
-from compressai_hqa.layers.quantizer import QUANTIZE_MODES
+from compressai_hqa.layers.quantizer import QUANTIZE_MODES, check_temperature
 from compressai_hqa.models.layer import HQALayer
 from compressai_hqa.recipes import Recipe, default_recipe
 
@@ -172,10 +172,15 @@ class HQAStack(CompressionModel):
         return h
 
     def quantize(
-        self, x: Tensor, mode: str = "argmin", generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        mode: str = "argmin",
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
-        """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W)."""
-        return self.top.quantize(self.encode(x), mode, generator)
+        """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W): the
+        nearest codes, or draws from q(k | z_e) at ``temperature``."""
+        return self.top.quantize(self.encode(x), mode, generator, temperature)
 
     def logits(self, x: Tensor) -> Tensor:
         """Unnormalised log posterior of the top-layer codes, (B, h, w, K)."""
@@ -199,6 +204,7 @@ class HQAStack(CompressionModel):
         generator: torch.Generator | None = None,
         size: Sequence[int] | None = None,
         num_samples: int = 8,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Images from top-layer code indices (paper Algorithm 3).
 
@@ -211,16 +217,22 @@ class HQAStack(CompressionModel):
             generator: random source of the draws.
             size: crop the output to this (H, W).
             num_samples: decodes averaged by ``"average"``.
+            temperature: draws are from softmax(logits / temperature): 1 is the
+                posterior itself (the paper); above 1 flattens it, for more
+                diverse decodes (a deviation; see the model card).
         """
         if mode not in DECODE_MODES:
             raise ValueError(f"mode must be one of {DECODE_MODES}, got {mode!r}")
+        check_temperature(temperature)
         if mode != "average":
-            return self._decode(indices, mode, generator, size)
+            return self._decode(indices, mode, generator, size, temperature)
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        total = self._decode(indices, "sample", generator, size)
+        total = self._decode(indices, "sample", generator, size, temperature)
         for _ in range(num_samples - 1):
-            total = total + self._decode(indices, "sample", generator, size)
+            total = total + self._decode(
+                indices, "sample", generator, size, temperature
+            )
         return total / num_samples
 
     def decode_average(
@@ -240,6 +252,7 @@ class HQAStack(CompressionModel):
         generator: torch.Generator | None = None,
         sample_top: bool = False,
         num_samples: int = 8,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Reconstructions of images ``x`` without a bitstream (paper Algorithm 3).
 
@@ -251,9 +264,13 @@ class HQAStack(CompressionModel):
             sample_top: also draw the top code from q(k | z_e) instead of taking
                 the argmin, as the paper's Algorithm 3 does. :meth:`compress`
                 always transmits the argmin code.
+            temperature: of every draw, the top code's too (see :meth:`decode`).
         """
-        indices = self.quantize(x, "sample" if sample_top else "argmin", generator)
-        return self.decode(indices, mode, generator, x.shape[-2:], num_samples)
+        top = "sample" if sample_top else "argmin"
+        indices = self.quantize(x, top, generator, temperature)
+        return self.decode(
+            indices, mode, generator, x.shape[-2:], num_samples, temperature
+        )
 
     def _decode(
         self,
@@ -261,13 +278,15 @@ class HQAStack(CompressionModel):
         mode: str,
         generator: torch.Generator | None,
         size: Sequence[int] | None,
+        temperature: float = 1.0,
     ) -> Tensor:
         if indices.dim() != 3:
             raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
         h = self.top.decode(self.top.embed(indices.to(self.device)))
         for i in reversed(range(self.num_layers - 1)):
             layer, above = self.layers[i], self.layers[i + 1]
-            h = layer.decode(layer.embed(above.codes_below(h, layer, mode, generator)))
+            codes = above.codes_below(h, layer, mode, generator, temperature)
+            h = layer.decode(layer.embed(codes))
         if size is not None:
             h = h[..., : size[0], : size[1]]
         return h
