@@ -42,6 +42,7 @@ from compressai_hqa.eval_model.codes import code_statistics, decode_spread
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import EvalOptions, summary
 from compressai_hqa.layers import QUANTIZE_MODES
+from compressai_hqa.layers.gumbel import check_temperature
 from compressai_hqa.models import HQA
 
 #: Decoding modes of the card: deterministic (``argmin``), and sampled over
@@ -236,8 +237,10 @@ def main() -> None:
     unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
         p.error(f"unknown --modes {sorted(unknown)}: choose from {','.join(MODES)}")
-    if not 0 < args.temperature < float("inf"):
-        p.error(f"--temperature must be > 0, got {args.temperature}")
+    try:
+        check_temperature(args.temperature)
+    except ValueError as err:
+        p.error(f"--{err}")
     if args.rfid_layers is not None:
         args.rfid_layers = {int(v) for v in args.rfid_layers.split(",")}
 

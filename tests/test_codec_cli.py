@@ -352,5 +352,7 @@ def test_decode_temperature(tmp_path: Path, capsysbinary, weights) -> None:
     assert not all(map(torch.equal, decoded["warm"], decoded["argmin"]))
     status, _, err = run(capsysbinary, "decompress", out, "-o", tmp_path / "bad",
                          "--weights", weights[1], "--temperature", "0")  # fmt: skip
-    assert status == 1 and "--temperature must be > 0" in err  # usage error
+    assert (
+        status == 1 and "--temperature must be a finite number > 0" in err
+    )  # usage error
     assert not (tmp_path / "bad").exists()

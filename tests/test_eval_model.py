@@ -255,7 +255,7 @@ def test_bad_requests_are_one_line_errors(
     with pytest.raises(SystemExit, match="not found"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(tmp_path / "no.pth"))
 
-    with pytest.raises(SystemExit, match="--temperature must be > 0"):
+    with pytest.raises(SystemExit, match="--temperature must be a finite number > 0"):
         _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt),
               "--decode", "sample", "--temperature", "0")  # fmt: skip
     warm = _eval("checkpoint", str(folder), "-a", "hqa", "-p", str(ckpt),

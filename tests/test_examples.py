@@ -255,4 +255,7 @@ def test_decode_temperature_in_the_card_scripts(
     rows = [line.split(" | ")[0] for line in lines if line[:3] in ("| 1", "| 3")]
     assert rows == ["| 1e-06", "| 1", "| 3"], proc.stdout
     bad = _run(mnist_root, "--weights", str(weights), "--temperature", "0")
-    assert bad.returncode == 2 and "--temperature must be > 0" in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "--temperature must be a finite number > 0" in bad.stderr
+    )

@@ -35,7 +35,7 @@ from compressai_hqa.codec.format import (
     unpack,
 )
 from compressai_hqa.errors import CorruptStreamError
-from compressai_hqa.layers.quantizer import check_temperature
+from compressai_hqa.layers.gumbel import check_temperature
 from compressai_hqa.models import HQA
 
 __all__ = [

@@ -57,6 +57,7 @@ from compressai_hqa.codec.sources import (
     read_input,
 )
 from compressai_hqa.errors import CorruptStreamError
+from compressai_hqa.layers.gumbel import check_temperature
 
 __all__ = ["EXIT_DATA", "EXIT_USAGE", "main"]
 
@@ -248,8 +249,10 @@ def _compress(args: argparse.Namespace) -> None:
 def _decompress(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
-    if not 0 < args.temperature < float("inf"):
-        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
+    try:
+        check_temperature(args.temperature)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from None
     data = read_input(args.input)
     header, _ = fmt.unpack(data)  # validates the container before loading models
     if args.output == "-" and header.count != 1:

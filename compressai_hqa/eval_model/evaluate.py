@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.layers.quantizer import check_temperature
+from compressai_hqa.layers.gumbel import check_temperature
 from compressai_hqa.models import DECODE_MODES, HQA
 
 __all__ = [

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import MSSSIM_MIN_SIDE, EvalOptions, evaluate
+from compressai_hqa.layers.gumbel import check_temperature
 
 __all__ = [
     "MNIST_BATCH_SIZE",
@@ -162,8 +163,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
-    if not 0 < args.temperature < float("inf"):
-        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
+    try:
+        check_temperature(args.temperature)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from None
 
 
 def _load_images(args: argparse.Namespace) -> EvalImages:

@@ -42,13 +42,6 @@ __all__ = [
 QUANTIZE_MODES = ("argmin", "sample")
 
 
-def check_temperature(temperature: float) -> float:
-    """``temperature`` of a decode-time draw, or ValueError unless it is > 0."""
-    if not temperature > 0 or temperature == float("inf"):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-    return float(temperature)
-
-
 #: Candidate encoder outputs considered by the data-driven reset (a strided
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
 _RESET_CANDIDATES = 4096
@@ -153,7 +146,7 @@ class VectorQuantizer(nn.Module):
         logits = self.logits(z_e)
         if mode == "argmin":
             return logits.argmax(-1)
-        return sample_categorical(logits / check_temperature(temperature), generator)
+        return sample_categorical(logits, generator, temperature)
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors (B, D, H, W) for indices (B, H, W)."""

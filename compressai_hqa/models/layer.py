@@ -24,7 +24,6 @@ from compressai_hqa.layers import (
     ProbabilisticQuantizer,
 )
 from compressai_hqa.layers.gumbel import sample_categorical
-from compressai_hqa.layers.quantizer import check_temperature
 from compressai_hqa.recipes import LayerTraining
 
 __all__ = ["HQALayer", "LayerOutput"]
@@ -256,7 +255,7 @@ class HQALayer(nn.Module):
         logits = decoded.permute(0, 2, 3, 1).float()
         if mode == "argmin":
             return logits.argmax(-1)
-        return sample_categorical(logits / check_temperature(temperature), generator)
+        return sample_categorical(logits, generator, temperature)
 
     def forward(self, x: Tensor, codes: Tensor | None = None) -> LayerOutput:
         """One training step's computation (paper Algorithm 2, lines 13-21).

@@ -14,7 +14,8 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from compressai_hqa.configs import HQAConfig, get_config
-from compressai_hqa.layers.quantizer import QUANTIZE_MODES, check_temperature
+from compressai_hqa.layers.gumbel import check_temperature
+from compressai_hqa.layers.quantizer import QUANTIZE_MODES
 from compressai_hqa.models.layer import HQALayer
 from compressai_hqa.recipes import Recipe, default_recipe
 
