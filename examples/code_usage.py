@@ -34,7 +34,7 @@ from torch import Tensor
 from compressai_hqa import zoo
 from compressai_hqa.baselines.kmeans import kmeans
 from compressai_hqa.datasets import load_mnist
-from compressai_hqa.eval_model.codes import code_statistics
+from compressai_hqa.eval_model.codes import code_statistics, entropy_bits
 from compressai_hqa.models import HQA
 
 
@@ -49,9 +49,7 @@ def kmeans_entropy_bits(
     )
     points = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
     fit = kmeans(points, stack.codebook_size, max_iter=max_iter, tol=1e-4, seed=seed)
-    counts = torch.bincount(fit.assignments, minlength=stack.codebook_size)
-    p = counts[counts > 0].double() / counts.sum()
-    return float(-(p * p.log2()).sum())
+    return entropy_bits(torch.bincount(fit.assignments, minlength=stack.codebook_size))
 
 
 def main() -> None:

@@ -22,7 +22,13 @@ from torch import Tensor
 
 from compressai_hqa.models import HQA
 
-__all__ = ["CodeStatistics", "code_statistics", "decode_spread"]
+__all__ = ["CodeStatistics", "code_statistics", "decode_spread", "entropy_bits"]
+
+
+def entropy_bits(counts: Tensor) -> float:
+    """Entropy (bits) of the empirical distribution of code ``counts`` (K,)."""
+    p = counts[counts > 0].double() / counts.sum()
+    return float(-(p * p.log2()).sum())
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,10 @@ def code_statistics(
         entropy = -(log_q.exp() * log_q).sum(-1)
         posterior_entropy += float(entropy.double().sum()) / math.log(2)
         positions += entropy.numel()
-    p = counts[counts > 0].double() / counts.sum()
     return CodeStatistics(
         codebook_size=k,
         codes_used=int((counts > 0).sum()),
-        entropy_bits=float(-(p * p.log2()).sum()),
+        entropy_bits=entropy_bits(counts),
         bits_per_code=math.log2(k),
         posterior_entropy_bits=posterior_entropy / max(positions, 1),
     )

@@ -108,12 +108,7 @@ def load_layers(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
     """
     config, stored = state_dict_config(state_dict)
     n = model.num_layers
-    dropped = tuple(f"layers.{i}." for i in range(n, stored))
-    tensors = {
-        k: v
-        for k, v in state_dict.items()
-        if k != "_extra_state" and not k.startswith(dropped)
-    }
+    tensors = _tensors_below(state_dict, n, stored)
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as err:  # e.g. tensors of the wrong shape
@@ -142,13 +137,21 @@ def truncate_state_dict(
     config, stored = state_dict_config(state_dict)
     if not 1 <= num_layers <= stored:
         raise ValueError(f"num_layers must be in [1, {stored}], got {num_layers}")
-    dropped = tuple(f"layers.{i}." for i in range(num_layers, stored))
-    out = {
-        k: v
-        for k, v in state_dict.items()
-        if k != "_extra_state" and not k.startswith(dropped)
-    }
+    out = _tensors_below(state_dict, num_layers, stored)
     priors = stored_priors(state_dict["_extra_state"], config)
     kept = {layer: f for layer, f in priors.items() if layer <= num_layers}
     out["_extra_state"] = extra_state(config, num_layers, kept)
     return out
+
+
+def _tensors_below(
+    state_dict: Mapping[str, Any], num_layers: int, stored: int
+) -> dict[str, Any]:
+    """The tensors of a state dict of ``stored`` layers, without those of the
+    layers above ``num_layers``."""
+    dropped = tuple(f"layers.{i}." for i in range(num_layers, stored))
+    return {
+        k: v
+        for k, v in state_dict.items()
+        if k != "_extra_state" and not k.startswith(dropped)
+    }
