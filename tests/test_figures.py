@@ -197,7 +197,8 @@ def test_codes(tmp_path, checkpoint) -> None:
             _assert_shows(cell, model.decode(grid, size=(SIDE, SIDE))[0], 1)
 
 
-def test_diversity(tmp_path, checkpoint) -> None:
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_diversity(tmp_path, checkpoint, temperature: float) -> None:
     image = _run(
         tmp_path,
         checkpoint,
@@ -208,6 +209,8 @@ def test_diversity(tmp_path, checkpoint) -> None:
         "2",
         "--average-of",
         "3",
+        "--temperature",
+        str(temperature),
     )
     # Columns: original, argmin, 2 samples, mean; one row per image.
     layout = GridLayout(SCALE, PADDING, LABEL_WIDTH, HEADER_HEIGHT)
@@ -218,8 +221,12 @@ def test_diversity(tmp_path, checkpoint) -> None:
         codes = model.quantize(digits)
         g = torch.Generator().manual_seed(0)
         columns = [digits, model.decode(codes, size=(SIDE, SIDE))]
-        columns += [model.decode(codes, "sample", g, (SIDE, SIDE)) for _ in range(2)]
-        columns.append(model.decode(codes, "average", g, (SIDE, SIDE), 3))
+        t = temperature
+        columns += [
+            model.decode(codes, "sample", g, (SIDE, SIDE), temperature=t)
+            for _ in range(2)
+        ]
+        columns.append(model.decode(codes, "average", g, (SIDE, SIDE), 3, t))
     for i in range(3):
         for j, column in enumerate(columns):
             cell = _cell(image, layout, i, j)

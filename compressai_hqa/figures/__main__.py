@@ -142,6 +142,12 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--average-of", type=int, default=16, help="samples averaged (16)")
     p.add_argument("--layer", type=int, default=None, help="default: top layer")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="draws from each posterior's logits divided by this (1, the paper's)",
+    )
 
     p = sub.add_parser(
         "rate-perception",
@@ -211,6 +217,7 @@ def _run(args: argparse.Namespace) -> None:
             average_of=args.average_of,
             layer=args.layer,
             seed=args.seed,
+            temperature=args.temperature,
         )
     image.save(args.output)
     print(f"wrote {args.output} ({image.width}x{image.height})", file=sys.stderr)

@@ -131,6 +131,7 @@ def diversity_figure(
     average_of: int = 16,
     layer: int | None = None,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> Image.Image:
     """Stochastic decodes of the same codes, and their average.
 
@@ -146,17 +147,19 @@ def diversity_figure(
         average_of: decodes averaged in the last column.
         layer: truncate the stack at this layer (default: top).
         seed: seed of the CPU generator of the samples.
+        temperature: of every draw (see :meth:`~compressai_hqa.HQA.decode`).
     """
     m = model.truncate(model.num_layers if layer is None else layer).eval()
     height, width = images.shape[-2:]
     generator = torch.Generator().manual_seed(seed)
     indices = m.quantize(images)
-    columns = [images, m.decode(indices, size=(height, width))]
+    size, t = (height, width), temperature
+    columns = [images, m.decode(indices, size=size)]
     columns += [
-        m.decode(indices, "sample", generator, size=(height, width))
+        m.decode(indices, "sample", generator, size, temperature=t)
         for _ in range(samples)
     ]
-    columns.append(m.decode(indices, "average", generator, (height, width), average_of))
+    columns.append(m.decode(indices, "average", generator, size, average_of, t))
     grid = torch.stack(columns, dim=1)  # (N, columns, C, H, W)
     bits = m.bits(height, width)
     labels = ["original", "argmin"]
