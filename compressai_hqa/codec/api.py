@@ -35,7 +35,6 @@ from compressai_hqa.codec.format import (
     unpack,
 )
 from compressai_hqa.errors import CorruptStreamError
-from compressai_hqa.layers.gumbel import check_temperature
 from compressai_hqa.models import HQA
 
 __all__ = [
@@ -273,7 +272,6 @@ def decode_images(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    check_temperature(temperature)
     for size, batch in _batches(zip(header.sizes, codes, strict=True), batch_size):
         indices = torch.stack(batch).to(model.device)
         x_hat = model.decode(

@@ -41,7 +41,6 @@ __all__ = [
 #: (deterministic) or a draw (with a caller's generator).
 QUANTIZE_MODES = ("argmin", "sample")
 
-
 #: Candidate encoder outputs considered by the data-driven reset (a strided
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
 _RESET_CANDIDATES = 4096
