@@ -221,6 +221,33 @@ def test_data_reset_reseeds_every_dead_code_at_batch_points() -> None:
     assert quantizer.quantize(z_e).unique().numel() == 5  # all clusters now coded
 
 
+def test_data_reset_finds_far_points_in_every_column_of_a_large_batch() -> None:
+    # A layer-2-like batch: 512 images of an 8x8 latent grid (32,768 positions,
+    # more than the reset's candidate subsample). Every position sits at the one
+    # live code except column 3 of each image, which holds a far cluster. A
+    # strided subsample (stride 8 = the grid width) saw column 0 only and never
+    # revived a code there; every dead code but one must now be re-seeded.
+    torch.manual_seed(0)
+    quantizer = ProbabilisticQuantizer(4, 2, reset_window=1, reset_rule="data")
+    with torch.no_grad():
+        quantizer.codebook.copy_(
+            torch.tensor([[0.0, 0.0], [-90.0, 0.0], [-90.0, 90.0], [0.0, -90.0]])
+        )
+    z_e = 0.05 * torch.randn(512, 2, 8, 8)
+    z_e[:, 0, :, 3] += 20.0
+    z_e[:, 1, :, 3] += torch.where(torch.arange(512) % 2 == 0, 20.0, -20.0)[:, None]
+    quantizer.train()
+    quantizer(z_e)  # counts one window: codes 1-3 are dead
+    quantizer(z_e)  # the window ends: dead codes move to the far column's clusters
+    moved = quantizer.reset_mask.nonzero().flatten().tolist()
+    assert len(moved) == 2
+    clusters = torch.tensor([[20.0, 20.0], [20.0, -20.0]])
+    nearest = torch.cdist(quantizer.codebook.detach()[moved], clusters)
+    assert nearest.min(1).values.max() < 1.0  # each new code is in a cluster...
+    assert set(nearest.argmin(1).tolist()) == {0, 1}  # ...one per cluster
+    assert quantizer.quantize(z_e).unique().numel() == 3
+
+
 def test_data_reset_leaves_a_full_codebook_alone() -> None:
     quantizer = ProbabilisticQuantizer(3, 2, reset_window=2, reset_rule="data")
     centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]

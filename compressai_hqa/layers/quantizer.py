@@ -41,7 +41,7 @@ __all__ = [
 #: (deterministic) or a draw (with a caller's generator).
 QUANTIZE_MODES = ("argmin", "sample")
 
-#: Candidate encoder outputs considered by the data-driven reset (a strided
+#: Candidate encoder outputs considered by the data-driven reset (a random
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
 _RESET_CANDIDATES = 4096
 
@@ -394,14 +394,19 @@ class ProbabilisticQuantizer(VectorQuantizer):
         positions with ``d >= reset_min_distance``: a code closer than that to
         another would share its points (the posterior is softmax(-d)), so the
         draw stops when no position is that far from every code. Candidates are
-        a strided subsample of at most ``_RESET_CANDIDATES`` positions, so the
-        cost does not grow with the batch.
+        a uniform random subsample (without replacement) of at most
+        ``_RESET_CANDIDATES`` positions, so the cost does not grow with the batch.
+        Not a strided one: positions are flattened row by row, so a stride that
+        is a multiple of the latent width (8 at MNIST layer 2: 32,768 positions
+        over 4,096) sees one column of the image only, its background edge.
 
         Returns:
             the seeds (n <= count, D) and the candidate points (N, D).
         """
         flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.codebook_dim).float()
-        flat = flat[:: max(1, flat.shape[0] // _RESET_CANDIDATES)]
+        if flat.shape[0] > _RESET_CANDIDATES:
+            pick = torch.randperm(flat.shape[0], device=flat.device)
+            flat = flat[pick[:_RESET_CANDIDATES]]
         d = (-self._neg_distances(flat)).min(1).values
         seeds: list[Tensor] = []
         for _ in range(count):

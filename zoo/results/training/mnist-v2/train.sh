@@ -6,11 +6,15 @@
 #
 #   bash zoo/results/training/mnist-v2/train.sh ../shared/data ~/runs/mnist-v2
 #
+# Options after OUT_DIR are passed on to examples/train_hqa.py (mnist-v3/train.sh
+# adds --start-layer and --init).
+#
 # Both CPU cores, torch.compile and channels-last. Rerun the same command to
 # continue after an interruption (it resumes from OUT/checkpoint.pth).
 set -euo pipefail
-data=${1:?usage: train.sh DATA_ROOT OUT_DIR}
-out=${2:?usage: train.sh DATA_ROOT OUT_DIR}
+data=${1:?usage: train.sh DATA_ROOT OUT_DIR [TRAIN_HQA_OPTION...]}
+out=${2:?usage: train.sh DATA_ROOT OUT_DIR [TRAIN_HQA_OPTION...]}
+shift 2
 here=$(cd "$(dirname "$0")/../../../.." && pwd)
 python -c "import compressai_hqa" 2>/dev/null || {
     echo "$(basename "$0"): compressai_hqa is not importable: install the project first" \
@@ -22,4 +26,4 @@ resume=()
 exec python "$here/examples/train_hqa.py" --config mnist --data-root "$data" \
     --output "$out" --reset data --loss-scaling position --holdout 5000 \
     --eval-images 5000 --seed 0 --compile --channels-last --checkpoint-every 250 \
-    --log-every 100 --no-progress "${resume[@]}"
+    --log-every 100 --no-progress "$@" "${resume[@]}"
