@@ -36,9 +36,16 @@ TOP = "5"
 #: The decode temperature of the card's tempered rows (``zoo/results/temperature/``:
 #: the lowest rFID on the held-out training digits).
 DECODE_TEMPERATURE = 3
-#: Its file: ``evaluate_zoo.py --layers 5 --modes sample --rfid-n 10000
-#: --temperature 3`` (sampled MSE and class error, spread, rFID on all 10,000).
-TEMPERED = f"mnist-test-layer5-sample-t{DECODE_TEMPERATURE}-rfid10k.json"
+
+
+def tempered_file(temperature: float) -> str:
+    """The file of the tempered rows: ``evaluate_zoo.py --layers 5 --modes sample
+    --rfid-n 10000 --temperature T`` (sampled MSE and class error, spread, rFID on
+    all 10,000)."""
+    return f"mnist-test-layer5-sample-t{temperature:g}-rfid10k.json"
+
+
+TEMPERED = tempered_file(DECODE_TEMPERATURE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,37 @@ def _spread(d: dict[str, Any]) -> float | None:
     return d["layers"].get(TOP, {}).get("codes", {}).get("spread")
 
 
-TARGETS = (
+def targets(temperature: float = DECODE_TEMPERATURE) -> tuple[Target, ...]:
+    """The card's targets, the tempered ones at decode temperature
+    ``temperature``."""
+    tempered, t = tempered_file(temperature), f"{temperature:g}"
+    return (
+        *_UNTEMPERED,
+        Target(
+            f"8 bits, temperature {t}: class error, stochastic decoding (<= 8 %)",
+            tempered,
+            lambda d: _percent(_layer(d, "sample", "class_error")),
+            lambda v, _: v <= 8.0,
+            ".1f",
+        ),
+        Target(
+            f"8 bits, temperature {t}: rFID n = 10,000, lower layers sampled (<= 20)",
+            tempered,
+            lambda d: _rfid10k(d, "sample"),
+            lambda v, _: v <= 20.0,
+            ".1f",
+        ),
+        Target(
+            f"8 bits, temperature {t}: per-pixel spread of stochastic decodes "
+            "(>= 2x the baseline's)",
+            tempered,
+            _spread,
+            lambda v, base: None if base is None else v >= 2 * base,
+        ),
+    )
+
+
+_UNTEMPERED = (
     Target(
         "fewest codes used by any layer (>= 240 of 256)",
         "code-usage-test.json",
@@ -124,43 +161,28 @@ TARGETS = (
         _spread,
         lambda v, base: None if base is None else v >= 2 * base,
     ),
-    Target(
-        f"8 bits, temperature {DECODE_TEMPERATURE}: class error, stochastic decoding "
-        "(<= 8 %)",
-        TEMPERED,
-        lambda d: _percent(_layer(d, "sample", "class_error")),
-        lambda v, _: v <= 8.0,
-        ".1f",
-    ),
-    Target(
-        f"8 bits, temperature {DECODE_TEMPERATURE}: rFID n = 10,000, lower layers "
-        "sampled (<= 20)",
-        TEMPERED,
-        lambda d: _rfid10k(d, "sample"),
-        lambda v, _: v <= 20.0,
-        ".1f",
-    ),
-    Target(
-        f"8 bits, temperature {DECODE_TEMPERATURE}: per-pixel spread of stochastic "
-        "decodes (>= 2x the baseline's)",
-        TEMPERED,
-        _spread,
-        lambda v, base: None if base is None else v >= 2 * base,
-    ),
 )
+
 
 #: Where the first stack (0.1) keeps values that the v2 folder has elsewhere (the
 #: first file holding a value wins); it has no tempered decodes, so its values at
 #: temperature 1 are the baseline of the tempered rows.
-BASELINE_SOURCES = {
-    "mnist-test.json": ("mnist-test.json", "mnist-test-codes.json"),
-    TEMPERED: (
-        TEMPERED,
-        "mnist-test.json",
-        "mnist-test-codes.json",
-        "mnist-test-layer5-sample-rfid10k.json",
-    ),
-}
+def baseline_sources(source: str) -> tuple[str, ...]:
+    """The baseline's files that may hold the value of a target read from
+    ``source`` (a tempered file falls back to the baseline's untempered ones)."""
+    if source == "mnist-test.json":
+        return ("mnist-test.json", "mnist-test-codes.json")
+    if "-sample-t" in source:
+        return (
+            source,
+            "mnist-test.json",
+            "mnist-test-codes.json",
+            "mnist-test-layer5-sample-rfid10k.json",
+        )
+    return (source,)
+
+
+TARGETS = targets()
 
 
 def _percent(v: float | None) -> float | None:
@@ -175,9 +197,7 @@ def _rfid10k(d: dict[str, Any], mode: str) -> float | None:
 
 def read(folder: Path, target: Target, baseline: bool = False) -> float | None:
     """The target's value in ``folder`` (``None`` when it was not measured)."""
-    names = (BASELINE_SOURCES.get(target.source) if baseline else None) or (
-        target.source,
-    )
+    names = baseline_sources(target.source) if baseline else (target.source,)
     for name in names:
         path = folder / name
         if not path.is_file():
@@ -191,13 +211,16 @@ def read(folder: Path, target: Target, baseline: bool = False) -> float | None:
     return None
 
 
-def table(results: Path, baseline: Path | None) -> str:
-    """The Markdown table of every target."""
+def table(
+    results: Path, baseline: Path | None, temperature: float = DECODE_TEMPERATURE
+) -> str:
+    """The Markdown table of every target (the tempered ones at
+    ``temperature``)."""
     head = ["target", "measured", "met?", "file"]
     if baseline is not None:
         head.insert(1, "first stack")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for t in TARGETS:
+    for t in targets(temperature):
         base = None if baseline is None else read(baseline, t, baseline=True)
         value = read(results, t)
         met = None if value is None else t.met(value, base)
@@ -220,11 +243,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--baseline", type=Path, default=None, help="the first stack's results folder"
     )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=DECODE_TEMPERATURE,
+        help="decode temperature of the tempered rows: the stack's card value, "
+        f"chosen on held-out digits (default: {DECODE_TEMPERATURE}, v2's)",
+    )
     args = p.parse_args(argv)
+    if not args.temperature > 0:
+        p.error(f"--temperature must be > 0, got {args.temperature}")
     for folder in (args.results, args.baseline):
         if folder is not None and not folder.is_dir():
             p.error(f"not a folder: {folder}")
-    sys.stdout.write(table(args.results, args.baseline))
+    sys.stdout.write(table(args.results, args.baseline, args.temperature))
     return 0
 
 

@@ -187,6 +187,24 @@ def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> 
     assert verdicts[8:] == ["met", "met", "needs --baseline"]
 
 
+def test_card_targets_read_the_tempered_rows_at_the_given_temperature(
+    tmp_path: Path,
+) -> None:
+    top = {"sample": {"class_error": 0.05, "rfid": 12.5}, "codes": {"spread": 0.2}}
+    _write(tmp_path, "mnist-test-layer5-sample-t2.5-rfid10k.json",
+           {"rfid_n": 10000, "layers": {"5": top}})  # fmt: skip
+    rows = _targets(str(tmp_path), "--temperature", "2.5")
+    tempered = [row for row in rows if "temperature 2.5" in row[0]]
+    assert [row[1:3] for row in tempered] == [
+        ["5.0", "met"],
+        ["12.5", "met"],
+        ["0.2000", "needs --baseline"],
+    ]
+    # at the default temperature (3) that file is not the tempered rows' file
+    rows = _targets(str(tmp_path))
+    assert all(row[1] == "not measured" for row in rows if "temperature 3" in row[0])
+
+
 def test_card_targets_of_the_first_stack_are_missed() -> None:
     # the first stack's published files: layer 2 used 20 codes, 25.7 % error
     rows = {row[0]: row[1:] for row in _targets(str(ROOT / "zoo" / "results"))}

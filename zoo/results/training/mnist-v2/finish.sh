@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Ships the finished v2 stack (issue 9): stores the learned code prior in the
+# Ships a finished MNIST stack (issue 9; v2 by default): stores the learned code prior in the
 # weights, copies them to zoo/ under their SHA-256, and measures every number of
 # the model card on the MNIST test set (the test set is used here only, after
 # every choice was made on the held-out training digits).
 #
 #   bash zoo/results/training/mnist-v2/finish.sh ../shared/data ~/runs/mnist-v2
+#   FINISH_TEMPERATURE=T bash zoo/results/training/mnist-v2/finish.sh \
+#       ../shared/data ~/runs/mnist-v3 v3
+#
+# NAME (third argument, default v2) names the results folders; FINISH_TEMPERATURE
+# (default 3, v2's) is the card's decode temperature of step 5b, chosen beforehand
+# on the held-out training digits (zoo/results/temperature/run.sh).
 #
 # A step whose output exists is skipped, so rerunning the same command continues
 # after an interruption. Estimated at about 3 hours on two CPU cores with
@@ -14,17 +20,20 @@
 # (benchmarks/bench_inception.py). Afterwards: pin the printed file in
 # compressai_hqa/zoo/pretrained.py and write the card (zoo/README.md).
 #
-# Results go to zoo/results/v2/ and zoo/figures/v2/ (the first stack's stay where
+# Results go to zoo/results/NAME/ and zoo/figures/NAME/ (the first stack's stay where
 # they are). FINISH_NUM_IMAGES=N evaluates on the first N test digits only: a
 # smoke check of this script (with FINISH_OUT=/tmp/x for its outputs).
 # FINISH_RFID10K_MODES="sample" limits step 5 to those decodings (default: all three).
 set -euo pipefail
-data=${1:?usage: finish.sh DATA_ROOT RUN_DIR}
-run=${2:?usage: finish.sh DATA_ROOT RUN_DIR}
+data=${1:?usage: finish.sh DATA_ROOT RUN_DIR [NAME]}
+run=${2:?usage: finish.sh DATA_ROOT RUN_DIR [NAME]}
+name=${3:-v2}
+# as card_targets.py names the file: "%g" (3.0 -> 3)
+temperature=$(python -c 'import sys; print(f"{float(sys.argv[1]):g}")' "${FINISH_TEMPERATURE:-3}")
 cd "$(dirname "$0")/../../../.."
 out=${FINISH_OUT:-zoo}
-results=$out/results/v2
-figures=$out/figures/v2
+results=$out/results/$name
+figures=$out/figures/$name
 python -c "import compressai_hqa" 2>/dev/null || {
     echo "$(basename "$0"): compressai_hqa is not importable: install the project first" \
         "(pip install -e . in its virtualenv, then activate it)" >&2
@@ -89,16 +98,17 @@ for mode in ${FINISH_RFID10K_MODES:-sample sample-top argmin}; do
         --output "$file" "${few[@]}"
 done
 
-# 5b. The same at the card's decode temperature (3: the lowest rFID on the held-out
-#     training digits, zoo/results/temperature/): sampled MSE and class error over
-#     3 seeds, decode spread, and rFID on all 10,000 test digits.
-file=$results/mnist-test-layer5-sample-t3-rfid10k.json
+# 5b. The same at the card's decode temperature (v2: 3, the lowest rFID on the
+#     held-out training digits, zoo/results/temperature/): sampled MSE and class
+#     error over 3 seeds, decode spread, and rFID on all 10,000 test digits.
+file=$results/mnist-test-layer5-sample-t$temperature-rfid10k.json
 step "$file" python examples/evaluate_zoo.py --data-root "$data" --weights "$weights" \
     --layers 5 --modes sample --seeds 3 --rfid-n 10000 --spread-n 1000 \
-    --temperature 3 --output "$file" "${few[@]}"
+    --temperature "$temperature" --output "$file" "${few[@]}"
 
 # 6. The card's targets, met or missed, beside the first stack's values (read from
 #    the files above; rewritten on every run, it takes a second).
-python examples/card_targets.py "$results" --baseline zoo/results >"$results/targets.md"
+python examples/card_targets.py "$results" --baseline zoo/results \
+    --temperature "$temperature" >"$results/targets.md"
 cat "$results/targets.md" >&2
 echo "finish.sh: done; pin $weights ($sha) in compressai_hqa/zoo/pretrained.py" >&2
