@@ -2,7 +2,8 @@
 """Codebook usage of an HQA stack on MNIST: how many of the K codes each layer uses.
 
 For each layer (the stack truncated there), the argmin codes of every image are
-counted: the number of codes used at least once, and the entropy (bits) of their
+counted: the number of codes used at least once (and of distinct ones among them:
+near-copies, as the paper's reset makes, count once), and the entropy (bits) of their
 empirical distribution, against the ``log2 K`` bits each code costs in the stream;
 also the mean entropy of the posterior q(k | z_e) (see
 :mod:`compressai_hqa.eval_model.codes`).
@@ -90,8 +91,8 @@ def main() -> None:
     if args.kmeans:
         result["kmeans_images"] = min(args.kmeans, len(images))
     print(
-        "layer  codes used / K  entropy (bits)  bits per code  posterior H (bits)"
-        + ("  k-means entropy (bits)" if args.kmeans else "")
+        "layer  codes used / K  distinct  entropy (bits)  bits per code"
+        "  posterior H (bits)" + ("  k-means entropy (bits)" if args.kmeans else "")
     )
     for layer in range(1, stack.num_layers + 1):
         model = stack.truncate(layer).eval()
@@ -103,7 +104,8 @@ def main() -> None:
         result["layers"][str(layer)] = row
         print(
             f"{layer:5d}  {row['codes_used']:6d} / {row['codebook_size']:<4d}"
-            f"  {row['entropy_bits']:14.2f}  {row['bits_per_code']:13.0f}"
+            f"  {row['distinct_codes_used']:8d}  {row['entropy_bits']:14.2f}"
+            f"  {row['bits_per_code']:13.0f}"
             f"  {row['posterior_entropy_bits']:18.3f}"
             + (f"  {row['kmeans_entropy_bits']:22.2f}" if args.kmeans else "")
         )

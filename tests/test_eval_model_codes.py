@@ -10,7 +10,11 @@ import torch
 from conftest import tiny_config
 
 from compressai_hqa import HQA
-from compressai_hqa.eval_model.codes import code_statistics, decode_spread
+from compressai_hqa.eval_model.codes import (
+    code_statistics,
+    decode_spread,
+    distinct_codes,
+)
 
 
 def _spread_codes(model: HQA, images: torch.Tensor) -> None:
@@ -35,6 +39,32 @@ def test_usage_and_entropy_match_the_argmin_codes() -> None:
         q = model.top.quantizer.posterior(model.encode(images)).double()
     expected = float(-(q * q.clamp_min(1e-300).log2()).sum(-1).mean())
     assert stats.posterior_entropy_bits == pytest.approx(expected, rel=1e-5)
+
+
+def test_near_copies_of_a_code_count_once() -> None:
+    torch.manual_seed(0)
+    apart = torch.randn(5, 64) * 10  # five distinct codes
+    # code 0 copied as the paper's reset copies (N(0, 0.01^2) noise), then a copy
+    # of that copy: a chain of three; code 1 copied once
+    copy = apart[0] + 0.01 * torch.randn(64)
+    codes = torch.cat([apart, copy[None], (copy + 0.01 * torch.randn(64))[None],
+                       (apart[1] + 0.01 * torch.randn(64))[None]])  # fmt: skip
+    assert distinct_codes(codes) == 5
+    assert distinct_codes(codes, radius2=1e-6) == 8
+    assert distinct_codes(apart) == 5 and distinct_codes(apart[:1]) == 1
+    # code_statistics counts the used codes only
+    model = HQA(tiny_config(num_layers=1, codebook_size=16)).eval()
+    images = torch.rand(4, 1, 32, 32)
+    _spread_codes(model, images)
+    stats = code_statistics(model, images)
+    used = model.top.codebook[model.quantize(images).unique()]
+    assert stats.distinct_codes_used == distinct_codes(used)
+    # every code a near-copy of code 0: one distinct code, several used
+    with torch.no_grad():
+        cb = model.top.quantizer.codebook
+        cb[1:].copy_(cb[0] + 0.01 * torch.randn(15, 8))
+    stats = code_statistics(model, images)
+    assert stats.distinct_codes_used == 1 < stats.codes_used
 
 
 def test_posterior_entropy_spans_one_hot_to_uniform() -> None:

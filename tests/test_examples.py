@@ -95,6 +95,7 @@ def test_code_usage_script_reports_every_layer(
     assert usage["kmeans_images"] == 20
     for row in usage["layers"].values():
         assert 0 < row["kmeans_entropy_bits"] <= 4  # log2 K
+        assert 1 <= row["distinct_codes_used"] <= row["codes_used"]
 
 
 def test_kmeans_entropy_is_low_where_the_latent_repeats() -> None:

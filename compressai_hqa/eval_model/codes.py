@@ -1,8 +1,9 @@
 """What an HQA stack's codes carry: codebook usage, posterior entropy, diversity.
 
 * **Usage**: how many of the K top-layer codes the argmin codes of a dataset use,
-  and the entropy (bits) of their empirical distribution, against the ``log2 K``
-  bits each costs in the stream.
+  how many of those are distinct (near-copies, as the paper's reset makes, count
+  once), and the entropy (bits) of their empirical distribution, against the
+  ``log2 K`` bits each costs in the stream.
 * **Posterior entropy**: the mean entropy (bits) of q(k | z_e) over the top
   layer's positions: near 0 when the posterior is one-hot, so that the paper's
   stochastic decoder has nothing to sample.
@@ -22,13 +23,39 @@ from torch import Tensor
 
 from compressai_hqa.models import HQA
 
-__all__ = ["CodeStatistics", "code_statistics", "decode_spread", "entropy_bits"]
+__all__ = [
+    "COPY_RADIUS2",
+    "CodeStatistics",
+    "code_statistics",
+    "decode_spread",
+    "distinct_codes",
+    "entropy_bits",
+]
+
+#: Codes closer than this squared distance count as copies of one another. The
+#: paper's reset places a copy at N(0, 0.01^2) noise from a code: a squared
+#: distance of about 2 * D * 1e-4 (0.013 at D = 64).
+COPY_RADIUS2 = 0.1
 
 
 def entropy_bits(counts: Tensor) -> float:
     """Entropy (bits) of the empirical distribution of code ``counts`` (K,)."""
     p = counts[counts > 0].double() / counts.sum()
     return float(-(p * p.log2()).sum())
+
+
+def distinct_codes(codes: Tensor, radius2: float = COPY_RADIUS2) -> int:
+    """How many distinct codes are among ``codes`` (N, D): codes closer than
+    ``radius2`` (squared distance), directly or through a chain of such codes,
+    count as one."""
+    codes = codes.detach().float()
+    near = torch.cdist(codes, codes).square() < radius2
+    labels = torch.arange(len(codes), device=codes.device)
+    while True:  # each code takes the smallest label of its neighbours
+        fewer = torch.where(near, labels, len(codes)).min(1).values
+        if torch.equal(fewer, labels):
+            return int(labels.unique().numel())
+        labels = fewer
 
 
 @dataclass(frozen=True)
@@ -38,6 +65,8 @@ class CodeStatistics:
     Attributes:
         codebook_size: K.
         codes_used: codes that are the argmin of at least one position.
+        distinct_codes_used: the same, counting near-copies (squared distance
+            below :data:`COPY_RADIUS2`) once; see :func:`distinct_codes`.
         entropy_bits: entropy of the empirical distribution of the argmin codes.
         bits_per_code: ``log2 K``, the cost of one code in the stream.
         posterior_entropy_bits: mean entropy of q(k | z_e) per position.
@@ -45,6 +74,7 @@ class CodeStatistics:
 
     codebook_size: int
     codes_used: int
+    distinct_codes_used: int
     entropy_bits: float
     bits_per_code: float
     posterior_entropy_bits: float
@@ -78,6 +108,7 @@ def code_statistics(
     return CodeStatistics(
         codebook_size=k,
         codes_used=int((counts > 0).sum()),
+        distinct_codes_used=distinct_codes(model.top.codebook[counts > 0].cpu()),
         entropy_bits=entropy_bits(counts),
         bits_per_code=math.log2(k),
         posterior_entropy_bits=posterior_entropy / max(positions, 1),
