@@ -86,8 +86,9 @@ class LayerTraining:
         beta_entropy, beta_commit: see :class:`LayerRecipe`.
         loss_scaling: one of :data:`LOSS_SCALINGS`.
         temperature: initial Gumbel-softmax temperature.
-        reset_window, reset_threshold, reset_noise, reset_rule: code resetting
-            (see :class:`~compressai_hqa.layers.ProbabilisticQuantizer`).
+        reset_window, reset_threshold, reset_noise, reset_rule,
+            reset_min_distance: code resetting (see
+            :class:`~compressai_hqa.layers.ProbabilisticQuantizer`).
         ema_decay: decay of the EMA codebook (see
             :class:`~compressai_hqa.layers.EMAQuantizer`).
     """
@@ -100,9 +101,14 @@ class LayerTraining:
     reset_threshold: float = 0.03
     reset_noise: float = 0.01
     reset_rule: str = "paper"
+    reset_min_distance: float = 4.0
     ema_decay: float = 0.99
 
     def __post_init__(self) -> None:
+        if not self.reset_min_distance >= 0:
+            raise ValueError(
+                f"reset_min_distance must be >= 0, got {self.reset_min_distance}"
+            )
         if self.loss_scaling not in LOSS_SCALINGS:
             raise ValueError(
                 f"loss_scaling must be one of {LOSS_SCALINGS}, "
@@ -140,6 +146,9 @@ class Recipe:
         reset_rule: ``"paper"`` (the least-used code moves next to the most-used
             one, one per window; paper C.4) or ``"data"`` (every dead code is
             re-seeded at a batch encoder output; a documented deviation).
+        reset_min_distance: the data rule seeds a code only at a batch point at
+            least this squared distance from every code (a closer code would
+            share its points); a deviation's knob, 4 unless changed.
         loss_scaling: one of :data:`LOSS_SCALINGS`.
         ema_decay: decay gamma of the EMA codebooks.
     """
@@ -155,6 +164,7 @@ class Recipe:
     reset_fraction: float = 0.75
     reset_noise: float = 0.01
     reset_rule: str = "paper"
+    reset_min_distance: float = 4.0
     loss_scaling: str = "original"
     ema_decay: float = 0.99
 
@@ -184,6 +194,7 @@ class Recipe:
             reset_threshold=self.reset_threshold,
             reset_noise=self.reset_noise,
             reset_rule=self.reset_rule,
+            reset_min_distance=self.reset_min_distance,
             ema_decay=self.ema_decay,
         )
 

@@ -97,8 +97,11 @@ def table(
             if top_rfid:
                 rfid += f" | {_rfid(rfids[arm], layer, 'sample-top')}"
             switches = " | ".join(arm.split("-", len(columns) - 1))
+            used = f"{c['codes_used']} / {c['codebook_size']}"
+            if "distinct_codes_used" in c:  # near-copies counted once
+                used += f" ({c['distinct_codes_used']} distinct)"
             lines.append(
-                f"| {switches} | {c['codes_used']} / {c['codebook_size']} "
+                f"| {switches} | {used} "
                 f"| {c['entropy_bits']:.2f} | {c['posterior_entropy_bits']:.3f} "
                 f"| {a['mse']:.4f} | {100 * a['class_error']:.2f} % "
                 f"| {s.get('mse', float('nan')):.4f} | {c.get('spread', 0):.4f} "

@@ -156,7 +156,8 @@ def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> 
     def stack(codes: int, entropy: float, error: float, mse: float, rfid: float,
               spread: float) -> Path:  # fmt: skip
         folder = tmp_path / f"stack-{codes}"
-        usage = {str(k): {"codes_used": codes + k, "entropy_bits": entropy + k}
+        usage = {str(k): {"codes_used": codes + k, "distinct_codes_used": codes + k,
+                          "entropy_bits": entropy + k}
                  for k in range(1, 6)}  # fmt: skip
         _write(folder, "code-usage-test.json", {"layers": usage})
         top = {"argmin": {"class_error": error, "mse": mse},
@@ -174,9 +175,9 @@ def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> 
     good = stack(239, 6.5, 0.079, 0.0399, 19.9, 0.1)
     bad = stack(238, 6.4, 0.081, 0.0401, 20.1, 0.049)
     rows = _targets(str(good), "--baseline", str(bad))
-    assert [row[1] for row in rows] == ["239", "7.40", "8.1", "8.1", "0.0401", "20.1",
+    assert [row[1] for row in rows] == ["239", "239", "7.40", "8.1", "8.1", "0.0401", "20.1",
                                         "20.1", "0.0490", "8.1", "20.1", "0.0490"]  # fmt: skip
-    assert [row[2] for row in rows] == ["240", "7.50", "7.9", "7.9", "0.0399", "19.9",
+    assert [row[2] for row in rows] == ["240", "240", "7.50", "7.9", "7.9", "0.0399", "19.9",
                                         "19.9", "0.1000", "7.9", "19.9", "0.1000"]  # fmt: skip
     assert {row[3] for row in rows} == {"met"}
     rows = _targets(str(bad), "--baseline", str(good))
@@ -184,8 +185,8 @@ def test_card_targets_judge_each_value_against_its_threshold(tmp_path: Path) -> 
     # without a baseline the spread cannot be judged; a missing file is not met
     (good / "mnist-test-layer5-sample-top-rfid10k.json").unlink()
     verdicts = [row[2] for row in _targets(str(good))]
-    assert verdicts[6:8] == ["not measured", "needs --baseline"]
-    assert verdicts[8:] == ["met", "met", "needs --baseline"]
+    assert verdicts[7:9] == ["not measured", "needs --baseline"]
+    assert verdicts[9:] == ["met", "met", "needs --baseline"]
 
 
 def test_card_targets_read_the_tempered_rows_at_the_given_temperature(

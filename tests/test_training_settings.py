@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import legacy_mnist_config
+from conftest import legacy_mnist_config, tiny_config
 
+from compressai_hqa import HQA
 from compressai_hqa.configs import HAMS_MNIST, MNIST, VQVAE_MNIST
 from compressai_hqa.recipes import HAMS_MNIST as HAMS_RECIPE
 from compressai_hqa.recipes import HQA_MNIST, legacy_recipe
@@ -77,3 +78,23 @@ def test_beta_entropy_sets_every_layer_and_is_part_of_the_fingerprint() -> None:
     assert settings.fingerprint()["recipe"] != plain.fingerprint()["recipe"]
     with pytest.raises(ValueError, match="--beta-entropy must be >= 0"):
         _settings("--beta-entropy", "-1")
+
+
+def test_reset_min_distance_reaches_the_quantizer_and_old_runs_still_resume(
+    tmp_path: Path,
+) -> None:
+    settings = _settings("--reset", "data", "--reset-min-distance", "0.5")
+    assert settings.recipe.reset_min_distance == 0.5
+    layer = HQA(tiny_config(num_layers=1)).layers[0]
+    layer.set_training(settings.recipe.training(0))
+    assert layer.quantizer.reset_min_distance == 0.5
+    with pytest.raises(ValueError, match="--reset-min-distance must be >= 0"):
+        _settings("--reset-min-distance", "-1")
+    # a checkpoint written before the option existed (no such key in its recipe)
+    # belongs to the same run as the default, not to a changed one
+    default = _settings("--reset", "data")
+    stored = default.fingerprint()
+    del stored["recipe"]["reset_min_distance"]
+    check_same_run(stored, default.fingerprint(), tmp_path / "checkpoint.pth")
+    with pytest.raises(CheckpointError, match="recipe differs"):
+        check_same_run(stored, settings.fingerprint(), tmp_path / "checkpoint.pth")

@@ -152,6 +152,7 @@ class HQALayer(nn.Module):
         else:
             q.reset_noise = training.reset_noise
             q.reset_rule = training.reset_rule
+            q.reset_min_distance = training.reset_min_distance
 
     @property
     def loss_scaling(self) -> str:

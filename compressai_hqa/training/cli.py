@@ -160,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(0: never); default: the recipe's (0.75)",
     )
     a(
+        "--reset-min-distance",
+        type=float,
+        default=None,
+        help="with --reset data, a dead code is re-seeded only at a batch encoder "
+        "output at least this squared distance from every code; smaller revives "
+        "codes where the encoder outputs lie close together (default: the "
+        "recipe's, 4)",
+    )
+    a(
         "--loss-scaling",
         choices=LOSS_SCALINGS,
         default=None,
@@ -266,7 +275,10 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         if beta_entropy < 0:
             raise ValueError("--beta-entropy must be >= 0")
         recipe = recipe.replace_layers(beta_entropy=beta_entropy)
-    for key in ("reset_rule", "reset_fraction", "loss_scaling"):
+    min_distance = values.get("reset_min_distance")
+    if min_distance is not None and not min_distance >= 0:
+        raise ValueError("--reset-min-distance must be >= 0")
+    for key in ("reset_rule", "reset_fraction", "reset_min_distance", "loss_scaling"):
         value = values.pop(key)
         if value is not None:
             recipe = replace(recipe, **{key: value})
