@@ -228,6 +228,8 @@ def test_the_committed_result_tables_come_from_their_json_files() -> None:
         ("ablation-entropy", "ablation_table.py",
          ["--arms", "0.001 0.01 0.03 0.1", "--columns", "beta_e"]),
         ("temperature", "temperature_table.py", []),
+        ("ablation-layer1", "ablation_table.py",
+         ["--arms", "4 1 0.25", "--columns", "reset_min_distance"]),
     ]  # fmt: skip
     for folder, script, args in cases:
         here = ROOT / "zoo" / "results" / folder
