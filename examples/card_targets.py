@@ -12,18 +12,19 @@ Targets: every layer uses >= 240 of its 256 codes (also counting near-copies
 once) with a code entropy >= 7.5 bits; at 8 bits (layer 5) the classifier errs on
 <= 8 % of the argmin and of the stochastic decodes, the argmin MSE is <= 0.040,
 the rFID of stochastic decodes on all 10,000 digits is <= 20; and stochastic
-decodes differ: their mean per-pixel
-standard deviation at layer 5 is at least twice the baseline's (the first stack's
-were near copies of each other). The stochastic targets are also judged at the
-card's decode temperature (:data:`DECODE_TEMPERATURE`, chosen on held-out digits in
-``zoo/results/temperature/``). A value whose file is missing is reported as not
-measured, never as met.
+decodes differ: their mean per-pixel standard deviation at layer 5 is at least
+twice the baseline's (the first stack's were near copies of each other). The
+stochastic targets are also judged at the card's decode temperature
+(:data:`DECODE_TEMPERATURE` unless ``--temperature`` says otherwise, chosen on
+held-out digits in ``zoo/results/temperature/``). A value whose file is missing is
+reported as not measured, never as met.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from collections.abc import Callable
@@ -44,9 +45,6 @@ def tempered_file(temperature: float) -> str:
     --rfid-n 10000 --temperature T`` (sampled MSE and class error, spread, rFID on
     all 10,000)."""
     return f"mnist-test-layer5-sample-t{temperature:g}-rfid10k.json"
-
-
-TEMPERED = tempered_file(DECODE_TEMPERATURE)
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,13 @@ def _layer(d: dict[str, Any], mode: str, key: str) -> float | None:
 
 def _spread(d: dict[str, Any]) -> float | None:
     return d["layers"].get(TOP, {}).get("codes", {}).get("spread")
+
+
+def _fewest_distinct(d: dict[str, Any]) -> float | None:
+    """Fewest distinct codes of any layer (``None`` in files written before
+    ``distinct_codes_used`` existed)."""
+    values = [v.get("distinct_codes_used") for v in d["layers"].values()]
+    return None if None in values else min(values)
 
 
 def targets(temperature: float = DECODE_TEMPERATURE) -> tuple[Target, ...]:
@@ -118,7 +123,7 @@ _UNTEMPERED = (
     Target(
         "fewest distinct codes used by any layer, near-copies once (>= 240 of 256)",
         "code-usage-test.json",
-        lambda d: _fewest_distinct(d),
+        _fewest_distinct,
         lambda v, _: v >= 240,
         ".0f",
     ),
@@ -172,15 +177,15 @@ _UNTEMPERED = (
 )
 
 
-#: Where the first stack (0.1) keeps values that the v2 folder has elsewhere (the
-#: first file holding a value wins); it has no tempered decodes, so its values at
-#: temperature 1 are the baseline of the tempered rows.
 def baseline_sources(source: str) -> tuple[str, ...]:
     """The baseline's files that may hold the value of a target read from
-    ``source`` (a tempered file falls back to the baseline's untempered ones)."""
+    ``source``, the first file holding a value winning: the first stack (0.1) keeps
+    some values that later folders have in ``mnist-test.json`` elsewhere, and it
+    has no tempered decodes, so its values at temperature 1 are the baseline of the
+    tempered rows."""
     if source == "mnist-test.json":
         return ("mnist-test.json", "mnist-test-codes.json")
-    if "-sample-t" in source:
+    if re.fullmatch(r"mnist-test-layer5-sample-t[0-9.e+-]+-rfid10k\.json", source):
         return (
             source,
             "mnist-test.json",
@@ -191,13 +196,6 @@ def baseline_sources(source: str) -> tuple[str, ...]:
 
 
 TARGETS = targets()
-
-
-def _fewest_distinct(d: dict[str, Any]) -> float | None:
-    """Fewest distinct codes of any layer (``None`` in files written before
-    ``distinct_codes_used`` existed)."""
-    values = [v.get("distinct_codes_used") for v in d["layers"].values()]
-    return None if None in values else min(values)
 
 
 def _percent(v: float | None) -> float | None:

@@ -108,7 +108,9 @@ def code_statistics(
     return CodeStatistics(
         codebook_size=k,
         codes_used=int((counts > 0).sum()),
-        distinct_codes_used=distinct_codes(model.top.codebook[counts > 0].cpu()),
+        distinct_codes_used=distinct_codes(
+            model.top.codebook.detach().cpu()[counts > 0]
+        ),
         entropy_bits=entropy_bits(counts),
         bits_per_code=math.log2(k),
         posterior_entropy_bits=posterior_entropy / max(positions, 1),
