@@ -7,7 +7,7 @@
 #   bash zoo/results/training/mnist-v2/train.sh ../shared/data ~/runs/mnist-v2
 #
 # Options after OUT_DIR are passed on to examples/train_hqa.py (mnist-v3/train.sh
-# adds --start-layer and --init).
+# adds --layers 1 --reset-min-distance 0.25, then --start-layer 2 --init).
 #
 # Both CPU cores, torch.compile and channels-last. Rerun the same command to
 # continue after an interruption (it resumes from OUT/checkpoint.pth).
