@@ -14,6 +14,7 @@ from compressai_hqa.eval_model.codes import (
     code_statistics,
     decode_spread,
     distinct_codes,
+    entropy_bits,
 )
 
 
@@ -97,3 +98,9 @@ def test_decode_spread_is_zero_for_argmin_like_posteriors_and_positive_otherwise
     assert decode_spread(model, images, num_samples=3) == spread  # seeded
     with pytest.raises(ValueError, match="num_samples"):
         decode_spread(model, images, num_samples=1)
+
+
+def test_entropy_of_one_used_code_is_plus_zero() -> None:
+    counts = torch.tensor([0, 7, 0])
+    assert f"{entropy_bits(counts):.2f}" == "0.00"
+    assert entropy_bits(torch.tensor([1, 1, 1, 1])) == pytest.approx(2.0)

@@ -26,19 +26,14 @@ results=${ABLATION_RESULTS:-$here}
 arms=(${ABLATION_ARMS:-0.001 0.01 0.03 0.1})
 steps=${ABLATION_STEPS:-3000}
 mkdir -p "$out"
+source "$here/../arms.sh"
 for beta in "${arms[@]}"; do
-    dir=$out/$beta
-    if [ ! -f "$dir/layer_metrics.csv" ] || [ "$(wc -l <"$dir/layer_metrics.csv")" -lt 2 ]; then
-        resume=()
-        [ -f "$dir/checkpoint.pth" ] && resume=(--resume)
-        echo "run.sh: training beta_e=$beta" >&2
-        python "$root/examples/train_hqa.py" --config mnist --recipe hqa-mnist-v2 \
-            --beta-entropy "$beta" --data-root "$data" --output "$dir" \
-            --start-layer 5 --init "$init" --steps "$steps" --batch-size 512 \
-            --holdout 5000 --eval-images 5000 --seed 0 --compile --channels-last \
-            --checkpoint-every 250 --log-every 100 --no-progress "${resume[@]}" \
-            >"$dir.log" 2>&1
-    fi
+    echo "run.sh: beta_e=$beta" >&2
+    train_arm "$out/$beta" --config mnist --recipe hqa-mnist-v2 \
+        --beta-entropy "$beta" --data-root "$data" --start-layer 5 --init "$init" \
+        --steps "$steps" --batch-size 512 --holdout 5000 --eval-images 5000 \
+        --seed 0 --compile --channels-last --checkpoint-every 250 --log-every 100 \
+        --no-progress
 done
 for beta in "${arms[@]}"; do
     [ -e "$results/$beta.json" ] || python "$root/examples/evaluate_zoo.py" \

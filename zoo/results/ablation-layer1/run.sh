@@ -27,21 +27,15 @@ results=${ABLATION_RESULTS:-$here}
 arms=(${ABLATION_ARMS:-4 1 0.25})
 steps=${ABLATION_STEPS:-1500}
 mkdir -p "$out" "$results"
+source "$here/../arms.sh"
 for d in "${arms[@]}"; do
-    dir=$out/$d
-    if [ ! -f "$dir/layer_metrics.csv" ] || [ "$(wc -l <"$dir/layer_metrics.csv")" -lt 2 ]; then
-        resume=()
-        [ -f "$dir/checkpoint.pth" ] && resume=(--resume)
-        echo "run.sh: training reset_min_distance=$d" >&2
-        start=$SECONDS
-        python "$root/examples/train_hqa.py" --config mnist --reset data \
-            --loss-scaling position --reset-min-distance "$d" --data-root "$data" \
-            --output "$dir" --layers 1 --steps "$steps" --batch-size 256 \
-            --holdout 5000 --eval-images 5000 --seed 0 --compile --channels-last \
-            --checkpoint-every 250 --log-every 100 --no-progress "${resume[@]}" \
-            >"$dir.log" 2>&1
-        echo "run.sh: reset_min_distance=$d trained in $((SECONDS - start)) s" >&2
-    fi
+    echo "run.sh: reset_min_distance=$d" >&2
+    start=$SECONDS
+    train_arm "$out/$d" --config mnist --reset data --loss-scaling position \
+        --reset-min-distance "$d" --data-root "$data" --layers 1 --steps "$steps" \
+        --batch-size 256 --holdout 5000 --eval-images 5000 --seed 0 --compile \
+        --channels-last --checkpoint-every 250 --log-every 100 --no-progress
+    echo "run.sh: reset_min_distance=$d done in $((SECONDS - start)) s" >&2
 done
 for d in "${arms[@]}"; do
     [ -e "$results/$d.json" ] || python "$root/examples/evaluate_zoo.py" \
