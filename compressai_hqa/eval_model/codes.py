@@ -41,7 +41,7 @@ COPY_RADIUS2 = 0.1
 def entropy_bits(counts: Tensor) -> float:
     """Entropy (bits) of the empirical distribution of code ``counts`` (K,)."""
     p = counts[counts > 0].double() / counts.sum()
-    return float((p * -p.log2()).sum()) + 0.0  # + 0.0: one code is 0, not -0
+    return float(-(p * p.log2()).sum()) + 0.0  # + 0.0: one code is 0, not -0
 
 
 def distinct_codes(codes: Tensor, radius2: float = COPY_RADIUS2) -> int:
