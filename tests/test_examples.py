@@ -221,13 +221,14 @@ def test_card_targets_of_the_first_stack_are_missed() -> None:
 
 
 def test_the_committed_result_tables_come_from_their_json_files() -> None:
-    """zoo/results/{ablation,ablation-entropy,temperature}/table.md are what their
-    scripts print from the committed evaluations."""
+    """zoo/results/{ablation,ablation-entropy,temperature,...}/table.md are what
+    their scripts print from the committed evaluations."""
     cases = [
         ("ablation", "ablation_table.py", []),
         ("ablation-entropy", "ablation_table.py",
          ["--arms", "0.001 0.01 0.03 0.1", "--columns", "beta_e"]),
         ("temperature", "temperature_table.py", []),
+        ("temperature/v3", "temperature_table.py", []),
         ("ablation-layer1", "ablation_table.py",
          ["--arms", "4 1 0.25", "--columns", "reset_min_distance"]),
     ]  # fmt: skip
