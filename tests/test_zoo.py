@@ -70,7 +70,7 @@ def test_unavailable_pretrained_weights_raise_a_clear_error(monkeypatch) -> None
 
 
 # ------------------------------------------------------------- shipped weights
-CARD = ROOT / "zoo" / "results" / "v2"  # the shipped (v2) stack's card
+CARD = ROOT / "zoo" / "results" / "v3"  # the shipped (v3) stack's card
 
 
 def _card(name: str) -> dict:
