@@ -3,8 +3,8 @@
 # v3/): stochastic decodes draw every lower layer's code from softmax(logits / T)
 # instead of the posterior itself (T = 1, the paper). Scored on the last 5,000
 # training digits, which training held out (the test set is never used for this
-# choice): per T, the sampled decodes' MSE, class error and per-pixel spread on all 5,000, and rFID on
-# the first 1,000 (seed 0).
+# choice): per T, the sampled decodes' MSE, class error and per-pixel spread on all
+# 5,000, and rFID on the first 1,000 (seed 0).
 #
 #   bash zoo/results/temperature/run.sh ../shared/data zoo/hqa-mnist-90f6667d.pth
 #   TEMPERATURE_RESULTS=zoo/results/temperature/v3 \
