@@ -28,8 +28,9 @@ __all__ = [
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
 PRETRAINED: dict[str, tuple[str, str]] = {
-    # paper Table 10 widths; the v3 stack (paper budget, data-driven resets with
-    # the candidate fix, per-position loss scaling), trained as zoo/README.md says
+    # paper Table 10 widths; the v3 stack (paper budget, data-driven resets after
+    # the fix of their candidate points, per-position loss scaling), trained as
+    # zoo/README.md says
     "mnist": (
         "hqa-mnist-0da85963.pth",
         "0da85963cc307be90a6d51a4a45e2941402222c9610b59c530cf164a8c644d9e",
