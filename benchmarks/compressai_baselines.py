@@ -63,8 +63,8 @@ MODELS = {
     "bmshj2018-hyperprior": "ScaleHyperprior",
     "mbt2018-mean": "MeanScaleHyperprior",
 }
-#: lambdas of the sweep: 8 to about 2,048 bits per digit (factor 5 apart).
-LAMBDAS = (2e-5, 1e-4, 5e-4, 2.5e-3, 1.25e-2)
+#: lambdas of the sweep (factor 5 apart), to span 8 to 2,048 bits per digit.
+LAMBDAS = (1e-6, 5e-6, 2.5e-5, 1.25e-4, 6.25e-4, 3.125e-3)
 #: candidate widths (N, M) compared on the held-out digits by ``widths``.
 WIDTHS = ((32, 48), (64, 96), (128, 192))
 HOLDOUT = 5000
