@@ -1,0 +1,153 @@
+"""The systems of the frontier benchmark (``benchmarks/frontier.py``), one adapter each.
+
+Every adapter turns the test digits (N, 1, 32, 32) in [0, 1] into :class:`Point`\\s:
+the reconstructions and, per digit, the real bits (what a user stores) and the
+ideal bits (-log2 p of what is coded, where the system has a probability model).
+
+* ``classical``: JPEG, WebP, AVIF (Pillow) and JPEG XL (``pillow-jxl-plugin``, when
+  installed) at their lowest quality settings, on the 8-bit digit; real file bytes.
+* ``compressai``: CompressAI's models retrained by
+  ``benchmarks/compressai_baselines.py``, zero-padded 32 -> 64 as CompressAI's
+  ``eval_model`` pads them; real bytes of their per-image rANS streams (each pays
+  its own flush) and the ideal bits of their likelihoods.
+* ``kmeans``: 256-centroid k-means on pixels (8 bits) and its product codes on
+  HQA's code grid at 32 and 128 bits (:mod:`compressai_hqa.baselines.kmeans`).
+* HQA's points (every prior and decoding) are built in ``frontier.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torch import Tensor
+
+__all__ = ["CLASSICAL", "Point", "classical_points", "compressai_points", "to_uint8"]
+
+
+@dataclass
+class Point:
+    """One system at one setting, on every test digit."""
+
+    system: str  # e.g. "webp", "bmshj2018-hyperprior", "hqa"
+    setting: str  # e.g. "q=0", "lambda=1e-04", "layer 5, context, mmse"
+    x_hat: Tensor  # (N, 1, 32, 32) float in [0, 1]
+    bits: list[float]  # real bits per digit
+    ideal_bits: list[float] | None = None
+    notes: dict = field(default_factory=dict)
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """(N, 1, H, W) in [0, 1] -> (N, H, W) uint8, rounded as a PNG stores it."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].numpy()
+
+
+def _pil_codec(fmt: str, quality_key: str = "quality", **options):
+    def encode(image: np.ndarray, quality: int) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, fmt, **{quality_key: quality}, **options)
+        return buffer.getvalue()
+
+    return encode
+
+
+def _jxl_available() -> bool:
+    try:
+        import pillow_jxl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: codec -> (encoder, qualities): the lowest settings each format offers and a
+#: few above, up to where the file reaches about 2,048 bits per digit.
+CLASSICAL = {
+    "jpeg": (_pil_codec("JPEG", optimize=True), (1, 10, 30)),
+    "webp": (_pil_codec("WEBP", method=6), (0, 10, 30)),
+    "avif": (_pil_codec("AVIF", speed=0), (0, 10, 30)),
+    "jxl": (_pil_codec("JXL", effort=9), (0, 10, 30)),
+}
+
+
+def classical_points(images: Tensor, codecs: tuple[str, ...]) -> Iterator[Point]:
+    """Each codec of ``codecs`` at each of its qualities on every digit."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    pixels = to_uint8(images)
+    for name in codecs:
+        if name == "jxl" and not _jxl_available():
+            print("jxl skipped: pip install pillow-jxl-plugin")
+            continue
+        encode, qualities = CLASSICAL[name]
+        if name == "jxl":
+            import pillow_jxl  # noqa: F401  (registers the JXL plugin)
+        for quality in qualities:
+            bits, decoded = [], []
+            for image in tqdm(pixels, desc=f"{name} q={quality}", leave=False):
+                data = encode(image, quality)
+                bits.append(8.0 * len(data))
+                decoded.append(np.asarray(Image.open(io.BytesIO(data)).convert("L")))
+            x_hat = torch.from_numpy(np.stack(decoded)).float().div(255).unsqueeze(1)
+            yield Point(name, f"q={quality}", x_hat, bits)
+
+
+@torch.no_grad()
+def _compressai_batch(model, x: Tensor) -> tuple[Tensor, list[float], list[float]]:
+    from compressai_baselines import pad, unpad
+
+    padded = pad(x)
+    out = model.compress(padded)
+    real = [
+        8.0 * sum(len(strings[i]) for strings in out["strings"]) for i in range(len(x))
+    ]
+    x_hat = unpad(model.decompress(out["strings"], out["shape"])["x_hat"])
+    likelihoods = model(padded)["likelihoods"].values()
+    ideal = sum(-torch.log2(p).flatten(1).sum(1) for p in likelihoods)
+    return x_hat.clamp(0, 1), real, ideal.tolist()
+
+
+def compressai_points(
+    images: Tensor, runs: Path, models: tuple[str, ...], batch_size: int = 500
+) -> Iterator[Point]:
+    """Every finished run (``final.json``) of ``runs/<model>/N*-M*/lmbda-*``."""
+    from compressai_baselines import build_model
+    from tqdm import tqdm
+
+    for name in models:
+        widths = runs / name / "widths.json"
+        if not widths.exists():
+            print(f"{name}: no widths.json in {runs / name}: skipped")
+            continue
+        n, m = json.loads(widths.read_text())["chosen"]
+        for final in sorted((runs / name / f"N{n}-M{m}").glob("lmbda-*/final.json")):
+            config = json.loads(final.read_text())
+            model = build_model(name, n, m)
+            state = torch.load(final.parent / "model.pth", weights_only=True)
+            model.load_state_dict(state)  # with the CDF tables stored at the end
+            model.eval()
+            parts, real, ideal = [], [], []
+            for i in tqdm(
+                range(0, len(images), batch_size), desc=f"{name}", leave=False
+            ):
+                x_hat, r, b = _compressai_batch(model, images[i : i + batch_size])
+                parts.append(x_hat)
+                real += r
+                ideal += b
+            yield Point(
+                name,
+                f"lambda={config['lmbda']:g}",
+                torch.cat(parts),
+                real,
+                ideal,
+                {"N": n, "M": m, "steps": config["steps"]},
+            )
