@@ -71,9 +71,9 @@ def _jxl_available() -> bool:
 #: codec -> (encoder, qualities): the lowest settings each format offers and a
 #: few above, up to where the file reaches about 2,048 bits per digit.
 CLASSICAL = {
-    "jpeg": (_pil_codec("JPEG", optimize=True), (1, 10, 30)),
+    "jpeg": (_pil_codec("JPEG", optimize=True), (1, 10)),
     "webp": (_pil_codec("WEBP", method=6), (0, 10, 30)),
-    "avif": (_pil_codec("AVIF", speed=0), (0, 10, 30)),
+    "avif": (_pil_codec("AVIF"), (0,)),
     "jxl": (_pil_codec("JXL", effort=9), (0, 10, 30)),
 }
 
@@ -93,7 +93,9 @@ def classical_points(images: Tensor, codecs: tuple[str, ...]) -> Iterator[Point]
             import pillow_jxl  # noqa: F401  (registers the JXL plugin)
         for quality in qualities:
             bits, decoded = [], []
-            for image in tqdm(pixels, desc=f"{name} q={quality}", leave=False):
+            for image in tqdm(
+                pixels, desc=f"{name} q={quality}", leave=False, disable=None
+            ):
                 data = encode(image, quality)
                 bits.append(8.0 * len(data))
                 decoded.append(np.asarray(Image.open(io.BytesIO(data)).convert("L")))
@@ -137,7 +139,7 @@ def compressai_points(
             model.eval()
             parts, real, ideal = [], [], []
             for i in tqdm(
-                range(0, len(images), batch_size), desc=f"{name}", leave=False
+                range(0, len(images), batch_size), desc=name, leave=False, disable=None
             ):
                 x_hat, r, b = _compressai_batch(model, images[i : i + batch_size])
                 parts.append(x_hat)
