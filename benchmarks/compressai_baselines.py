@@ -80,7 +80,7 @@ class RunConfig:
     lmbda: float
     N: int = 64
     M: int = 96
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 5e-4
     lr_drop_at: float = 0.6  # fraction of the steps after which lr /= 10
@@ -177,7 +177,7 @@ def train(
     held: Tensor,
     out: Path,
     checkpoint_every: int = 250,
-    eval_every: int = 250,
+    eval_every: int = 500,
     progress: bool = True,
 ) -> dict:
     """Trains (or resumes) one run in ``out``; returns its final held-out metrics."""
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--model", choices=MODELS, required=True)
         p.add_argument("--data-root", required=True, help="folder with MNIST/raw/")
         p.add_argument("--output", type=Path, required=True, help="runs folder")
-        p.add_argument("--steps", type=int, default=3000)
+        p.add_argument("--steps", type=int, default=2000)
         p.add_argument("--batch-size", type=int, default=32)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
