@@ -22,18 +22,19 @@ Data: the 60,000 MNIST training digits minus the last 5,000 (the same held-out
 digits as the HQA trainer's ``--holdout 5000``), which score every checkpoint
 (``heldout.csv``: loss, MSE, bits per digit) and choose the widths.
 
-    # one model, every lambda of the sweep (resumable: rerun to continue)
-    python benchmarks/compressai_baselines.py sweep --model bmshj2018-factorized \\
-        --data-root ../shared/data --output ~/runs/compressai
-    # the widths (N, M), chosen on the held-out digits at one lambda
+    # 1. the widths (N, M), chosen on the held-out digits at the middle lambda
     python benchmarks/compressai_baselines.py widths --model bmshj2018-factorized \\
+        --data-root ../shared/data --output ~/runs/compressai
+    # 2. every other lambda of the sweep at those widths
+    python benchmarks/compressai_baselines.py sweep --model bmshj2018-factorized \\
         --data-root ../shared/data --output ~/runs/compressai
     # collect the logs and final metrics into benchmarks/results/compressai/
     python benchmarks/compressai_baselines.py collect --output ~/runs/compressai
 
 Every run writes ``train_log.csv`` and ``heldout.csv`` and, every
-``--checkpoint-every`` steps, ``checkpoint.pth.tar`` (network, optimisers, step,
-RNG: a resumed run is the uninterrupted one); at the end ``model.pth`` (the
+250 steps, ``checkpoint.pth.tar`` (network, optimisers, step; batches and noise
+are functions of the step, so a resumed run is the uninterrupted one); rerunning
+a command resumes every unfinished run. At the end ``model.pth`` (the
 updated network, state dict only, loadable with ``weights_only=True``).
 """
 
@@ -66,7 +67,7 @@ MODELS = {
 #: lambdas of the sweep (factor 5 apart), to span 8 to 2,048 bits per digit.
 LAMBDAS = (1e-6, 5e-6, 2.5e-5, 1.25e-4, 6.25e-4, 3.125e-3)
 #: candidate widths (N, M) compared on the held-out digits by ``widths``.
-WIDTHS = ((32, 48), (64, 96), (128, 192))
+WIDTHS = ((16, 24), (32, 48), (64, 96))
 HOLDOUT = 5000
 DIGIT_PIXELS = 32 * 32
 PAD = 16  # 32 -> 64, centred, as compressai.ops.compute_padding(32, 32, min_div=64)
@@ -80,10 +81,10 @@ class RunConfig:
     lmbda: float
     N: int = 64
     M: int = 96
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 5e-4
-    lr_drop_at: float = 0.6  # fraction of the steps after which lr /= 10
+    steps: int = 4000
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_drop_at: float = 0.7  # fraction of the steps after which lr /= 10
     aux_lr: float = 1e-3
     clip: float = 1.0
     seed: int = 0
@@ -314,8 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--model", choices=MODELS, required=True)
         p.add_argument("--data-root", required=True, help="folder with MNIST/raw/")
         p.add_argument("--output", type=Path, required=True, help="runs folder")
-        p.add_argument("--steps", type=int, default=2000)
-        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--steps", type=int, default=4000)
+        p.add_argument("--batch-size", type=int, default=16)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sub.choices["train"].add_argument("--lmbda", type=float, required=True)
@@ -324,8 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["sweep"].add_argument(
         "--lambdas", type=float, nargs="+", default=LAMBDAS
     )
-    sub.choices["widths"].add_argument("--lmbda", type=float, default=5e-4)
-    sub.choices["widths"].add_argument("--width-steps", type=int, default=1000)
+    sub.choices["widths"].add_argument("--lmbda", type=float, default=2.5e-5)
     col = sub.add_parser("collect", help="copy logs and metrics into the repository")
     col.add_argument("--output", type=Path, required=True, help="runs folder")
     col.add_argument(
@@ -365,21 +365,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "widths":
         results = {}
         for N, M in WIDTHS:
-            cfg = RunConfig(
-                args.model,
-                args.lmbda,
-                N,
-                M,
-                steps=args.width_steps,
-                batch_size=args.batch_size,
-            )
-            m = train(
-                cfg,
-                train_images,
-                held,
-                args.output / "widths" / cfg.name(),
-                progress=not args.quiet,
-            )
+            cfg = RunConfig(args.model, args.lmbda, N, M, **common)
+            # the sweep's own run at this lambda: the chosen width's is reused
+            out = args.output / cfg.name()
+            m = train(cfg, train_images, held, out, progress=not args.quiet)
             results[f"{N},{M}"] = m
             print(f"N={N} M={M}: held-out loss {m['heldout_loss']:.5f}")
         best = min(results, key=lambda k: results[k]["heldout_loss"])
