@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from compressai_hqa import HQA
+from compressai_hqa import HQA, Decoding
 from compressai_hqa.baselines.kmeans import fit_kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.data import EvalImages
@@ -275,7 +275,9 @@ class Evaluator:
 
     def __call__(self, codec: Any, decode: str) -> dict[str, float]:
         options = EvalOptions(
-            entropy_estimation=True, decode=decode, batch_size=500, seed=0
+            entropy_estimation=True,
+            decoding=Decoding(decode, seed=0),
+            batch_size=500,
         )
         out = summary(
             codec,
@@ -288,7 +290,7 @@ class Evaluator:
         )
         out["mse_argmin"] = out["mse"]
         if decode != "argmin":  # the MSE of argmin decoding too (no classifier)
-            argmin = replace(options, decode="argmin")
+            argmin = replace(options, decoding=Decoding("argmin", seed=0))
             out["mse_argmin"] = evaluate(codec, self.images, argmin).metrics["mse"]
         return out
 

@@ -6,8 +6,9 @@ bitstreams and ``.hqa`` files raise :class:`CorruptStreamError` (a
 ``ValueError``).
 """
 
-from . import configs, entropy_models, layers, models, recipes, systems, zoo
+from . import configs, decoding, entropy_models, layers, models, recipes, systems, zoo
 from .configs import CELEBA64, MNIST, HQAConfig, LayerConfig
+from .decoding import DECODE_MODES, Decoding
 from .errors import CorruptStreamError
 from .models import HQA
 from .registration import register
@@ -15,13 +16,16 @@ from .version import __version__
 
 __all__ = [
     "CELEBA64",
+    "DECODE_MODES",
     "HQA",
     "MNIST",
     "CorruptStreamError",
+    "Decoding",
     "HQAConfig",
     "LayerConfig",
     "__version__",
     "configs",
+    "decoding",
     "entropy_models",
     "layers",
     "models",

@@ -8,7 +8,9 @@ temperature, code resetting, loss scaling, EMA decay). It travels with the run
 (checkpoints and logs), never with the weights, so a model trained with another
 learning rate or reset rule still loads by its architecture name.
 :meth:`Recipe.training` is what one layer's modules read
-(:class:`LayerTraining`).
+(:class:`~compressai_hqa.layers.LayerTraining`, handed to
+:meth:`~compressai_hqa.models.HQALayer.configure_training` by the trainer); the
+model itself knows nothing of recipes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from compressai_hqa.configs import LEGACY_RECIPE_KEYS, HQAConfig
+from compressai_hqa.layers.training_settings import (
+    LAYER_TRAINING_DEFAULTS as _LAYER,
+)
+from compressai_hqa.layers.training_settings import (
+    LOSS_SCALINGS,
+    RESET_RULES,
+    LayerTraining,
+)
 
 __all__ = [
     "DEFAULT_RECIPES",
@@ -38,16 +48,6 @@ __all__ = [
     "legacy_recipe",
 ]
 
-#: How a layer weighs its entropy and commitment terms against the MSE (mean over
-#: the target's elements): ``"original"`` multiplies them by (latent positions) /
-#: (target elements) as the original code does (1/4 at MNIST layer 1, 1/256
-#: above); ``"position"`` applies beta to their mean per latent position, as the
-#: paper's equations are written.
-LOSS_SCALINGS = ("original", "position")
-
-#: Code-reset rules (see :class:`compressai_hqa.layers.ProbabilisticQuantizer`).
-RESET_RULES = ("paper", "data")
-
 
 @dataclass(frozen=True)
 class LayerRecipe:
@@ -66,8 +66,8 @@ class LayerRecipe:
     steps: int = 18_000
     batch_size: int = 512
     lr: float = 4e-4
-    beta_entropy: float = 1e-3
-    beta_commit: float = 1e-3
+    beta_entropy: float = _LAYER.beta_entropy
+    beta_commit: float = _LAYER.beta_commit
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -76,50 +76,6 @@ class LayerRecipe:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.beta_entropy < 0 or self.beta_commit < 0:
             raise ValueError("beta_entropy and beta_commit must be >= 0")
-
-
-@dataclass(frozen=True)
-class LayerTraining:
-    """What the modules of one layer read while it trains (:meth:`Recipe.training`).
-
-    Args:
-        beta_entropy, beta_commit: see :class:`LayerRecipe`.
-        loss_scaling: one of :data:`LOSS_SCALINGS`.
-        temperature: initial Gumbel-softmax temperature.
-        reset_window, reset_threshold, reset_noise, reset_rule,
-            reset_min_distance: code resetting (see
-            :class:`~compressai_hqa.layers.ProbabilisticQuantizer`).
-        ema_decay: decay of the EMA codebook (see
-            :class:`~compressai_hqa.layers.EMAQuantizer`).
-    """
-
-    beta_entropy: float = 1e-3
-    beta_commit: float = 1e-3
-    loss_scaling: str = "original"
-    temperature: float = 1.0
-    reset_window: int = 20
-    reset_threshold: float = 0.03
-    reset_noise: float = 0.01
-    reset_rule: str = "paper"
-    reset_min_distance: float = 4.0
-    ema_decay: float = 0.99
-
-    def __post_init__(self) -> None:
-        if not self.reset_min_distance >= 0:
-            raise ValueError(
-                f"reset_min_distance must be >= 0, got {self.reset_min_distance}"
-            )
-        if self.loss_scaling not in LOSS_SCALINGS:
-            raise ValueError(
-                f"loss_scaling must be one of {LOSS_SCALINGS}, "
-                f"got {self.loss_scaling!r}"
-            )
-        if self.reset_rule not in RESET_RULES:
-            raise ValueError(
-                f"reset_rule must be one of {RESET_RULES}, got {self.reset_rule!r}"
-            )
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)
@@ -159,14 +115,14 @@ class Recipe:
     grad_clip: float = 1.0
     temp_start: float = 0.66
     temp_end: float = 0.01
-    reset_window: int = 20
-    reset_threshold: float = 0.03
+    reset_window: int = _LAYER.reset_window
+    reset_threshold: float = _LAYER.reset_threshold
     reset_fraction: float = 0.75
-    reset_noise: float = 0.01
-    reset_rule: str = "paper"
-    reset_min_distance: float = 4.0
-    loss_scaling: str = "original"
-    ema_decay: float = 0.99
+    reset_noise: float = _LAYER.reset_noise
+    reset_rule: str = _LAYER.reset_rule
+    reset_min_distance: float = _LAYER.reset_min_distance
+    loss_scaling: str = _LAYER.loss_scaling
+    ema_decay: float = _LAYER.ema_decay
 
     def __post_init__(self) -> None:
         if not self.layers:

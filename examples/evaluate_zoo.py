@@ -38,17 +38,16 @@ import torch
 
 from compressai_hqa import zoo
 from compressai_hqa.datasets import load_mnist
+from compressai_hqa.decoding import Decoding, check_temperature
 from compressai_hqa.eval_model.codes import code_statistics, decode_spread
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import EvalOptions, summary
-from compressai_hqa.layers import QUANTIZE_MODES
-from compressai_hqa.layers.gumbel import check_temperature
 from compressai_hqa.models import HQA
 
 #: Decoding modes of the card: deterministic (``argmin``), and sampled over
 #: ``--seeds`` seeds (``sample``: the lower layers; ``sample-top``: the top code
 #: too).
-MODES = (*QUANTIZE_MODES, "sample-top")
+MODES = ("argmin", "sample", "sample-top")
 
 
 def _images(args: argparse.Namespace) -> EvalImages:
@@ -78,20 +77,24 @@ def _evaluate_layer(
     if args.spread_n:
         spread = images.images[: args.spread_n]
         t = args.temperature
-        out["codes"]["spread"] = decode_spread(model, spread, temperature=t)
+        sampling = Decoding("sample", t, seed=0)
+        out["codes"]["spread"] = decode_spread(model, spread, decoding=sampling)
         out["codes"]["spread_top"] = decode_spread(
-            model, spread, sample_top=True, temperature=t
+            model, spread, decoding=sampling, sample_top=True
         )
     with_rfid = args.rfid_layers is None or model.num_layers in args.rfid_layers
     for mode in args.modes.split(","):
         seeds = [0] if mode == "argmin" else list(range(args.seeds))
         runs = []
         for seed in seeds:
-            options = EvalOptions(
-                decode="argmin" if mode == "argmin" else "sample",
-                sample_top=mode == "sample-top",
+            decoding = Decoding(
+                "argmin" if mode == "argmin" else "sample",
+                args.temperature,
                 seed=seed,
-                temperature=args.temperature,
+            )
+            options = EvalOptions(
+                decoding=decoding,
+                sample_top=mode == "sample-top",
                 batch_size=args.batch_size,
             )
             keep = args.rfid_n if seed == 0 and with_rfid else 0

@@ -19,7 +19,7 @@ import torch
 from conftest import ROOT, tiny_config
 from PIL import Image
 
-from compressai_hqa import HQA
+from compressai_hqa import HQA, Decoding
 from compressai_hqa.codec import cli
 from compressai_hqa.codec.cli import to_uint8
 from compressai_hqa.datasets import load_mnist
@@ -91,19 +91,19 @@ def read_png(path: Path) -> torch.Tensor:
 
 def reference(model: HQA, images, mode: str, seed: int) -> list[torch.Tensor]:
     """model.decompress(model.compress(x)) per batch of same-size images, 8 bits."""
-    generator = torch.Generator().manual_seed(seed)
+    decoding = Decoding(mode, seed=seed).bound()
     out = []
     for batch in (images[:2], images[2:]):
         x = torch.stack(batch)
         with torch.no_grad():
             c = model.compress(x)
-            x_hat = model.decompress(c["strings"], c["shape"], mode, generator)["x_hat"]
+            x_hat = model.decompress(c["strings"], c["shape"], decoding)["x_hat"]
         out.extend(to_uint8(x_hat).unbind(0))
     return out
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("mode", ["argmin", "sample"])
+@pytest.mark.parametrize("mode", ["argmin", "sample", "average"])
 def test_round_trip_reproduces_the_model(
     tmp_path: Path, capsysbinary, weights, channels: int, mode: str
 ) -> None:

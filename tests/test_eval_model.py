@@ -16,7 +16,7 @@ from conftest import tiny_config
 from mnist_subset import load_subset
 from PIL import Image
 
-from compressai_hqa import HQA
+from compressai_hqa import HQA, Decoding
 
 
 def _rgb_folder(folder: Path, count: int = 2, size: int = 161) -> Path:
@@ -199,17 +199,19 @@ def test_stochastic_decoding_is_seeded() -> None:
         options = EvalOptions(batch_size=4, **kw)
         return evaluate(model, images, options).metrics["mse"]
 
-    assert mse(decode="sample", seed=3) == mse(decode="sample", seed=3)
-    assert mse(decode="sample", seed=3) != mse(decode="sample", seed=4)
+    sample3 = Decoding("sample", seed=3)
+    assert mse(decoding=sample3) == mse(decoding=sample3)
+    assert mse(decoding=sample3) != mse(decoding=Decoding("sample", seed=4))
     argmin = mse()
-    average = mse(decode="average", num_samples=4)
-    assert average != argmin
-    assert mse(decode="average", num_samples=4, entropy_estimation=True) == average
+    average = Decoding("average", num_samples=4, seed=0)
+    assert mse(decoding=average) != argmin
+    assert mse(decoding=average, entropy_estimation=True) == mse(decoding=average)
     # the decode temperature reaches the draws: near 0 they are the argmin codes
-    assert mse(decode="sample", seed=3, temperature=1e-6) == argmin
-    assert mse(decode="sample", seed=3, temperature=1.0) == mse(decode="sample", seed=3)
-    with pytest.raises(ValueError, match="temperature"):
-        EvalOptions(temperature=0.0)
+    assert mse(decoding=Decoding("sample", 1e-6, seed=3)) == argmin
+    assert mse(decoding=Decoding("sample", 1.0, seed=3)) == mse(decoding=sample3)
+    assert EvalOptions(decoding="sample").decoding == Decoding("sample")
+    with pytest.raises(ValueError, match="batch_size"):
+        EvalOptions(batch_size=0)
 
 
 def test_images_keep_their_channels(tmp_path: Path) -> None:

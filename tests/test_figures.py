@@ -19,7 +19,7 @@ import torch
 from conftest import tiny_config
 from PIL import Image
 
-from compressai_hqa import HQA
+from compressai_hqa import HQA, Decoding
 from compressai_hqa.datasets import sample_digits
 from compressai_hqa.figures.__main__ import HEADER_HEIGHT, LABEL_WIDTH, main
 from compressai_hqa.figures.grid import GridLayout
@@ -221,12 +221,10 @@ def test_diversity(tmp_path, checkpoint, temperature: float) -> None:
         codes = model.quantize(digits)
         g = torch.Generator().manual_seed(0)
         columns = [digits, model.decode(codes, size=(SIDE, SIDE))]
-        t = temperature
-        columns += [
-            model.decode(codes, "sample", g, (SIDE, SIDE), temperature=t)
-            for _ in range(2)
-        ]
-        columns.append(model.decode(codes, "average", g, (SIDE, SIDE), 3, t))
+        sample = Decoding("sample", temperature, generator=g)
+        columns += [model.decode(codes, sample, (SIDE, SIDE)) for _ in range(2)]
+        average = Decoding("average", temperature, 3, generator=g)
+        columns.append(model.decode(codes, average, (SIDE, SIDE)))
     for i in range(3):
         for j, column in enumerate(columns):
             cell = _cell(image, layout, i, j)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.layers import ProbabilisticQuantizer
 
 
@@ -87,9 +88,9 @@ def test_argmin_and_seeded_sampling() -> None:
     flat = z_e.permute(0, 2, 3, 1).reshape(-1, 4)
     brute = torch.cdist(flat, quantizer.codebook.detach()).argmin(1)
     assert torch.equal(idx.flatten(), brute)
-    a = quantizer.quantize(z_e, "sample", torch.Generator().manual_seed(3))
-    b = quantizer.quantize(z_e, "sample", torch.Generator().manual_seed(3))
-    c = quantizer.quantize(z_e, "sample", torch.Generator().manual_seed(4))
+    a = quantizer.quantize(z_e, Decoding("sample", seed=3))
+    b = quantizer.quantize(z_e, Decoding("sample", seed=3))
+    c = quantizer.quantize(z_e, Decoding("sample", seed=4))
     assert torch.equal(a, b) and not torch.equal(a, c)
     with pytest.raises(ValueError, match="mode"):
         quantizer.quantize(z_e, "nearest")
@@ -98,7 +99,7 @@ def test_argmin_and_seeded_sampling() -> None:
 def test_sampling_follows_the_posterior() -> None:
     quantizer, z_e = _tiny()
     z = z_e[..., :1].expand(1, 2, 1, 20_000).contiguous()
-    draws = quantizer.quantize(z, "sample", torch.Generator().manual_seed(0)).flatten()
+    draws = quantizer.quantize(z, Decoding("sample", seed=0)).flatten()
     freq = torch.bincount(draws, minlength=3).double() / draws.numel()
     q = quantizer.posterior(z_e[..., :1]).flatten().double()
     assert torch.allclose(freq, q, atol=0.015)
@@ -110,16 +111,16 @@ def test_sampling_at_a_temperature_follows_the_tempered_posterior() -> None:
     quantizer, z_e = _tiny()
     z = z_e[..., 1:].expand(1, 2, 1, 20_000).contiguous()
     logits = quantizer.logits(z_e[..., 1:]).flatten().double()
-    plain = quantizer.quantize(z, "sample", torch.Generator().manual_seed(0))
-    at_one = quantizer.quantize(z, "sample", torch.Generator().manual_seed(0), 1.0)
+    plain = quantizer.quantize(z, Decoding("sample", seed=0))
+    at_one = quantizer.quantize(z, Decoding("sample", 1.0, seed=0))
     assert torch.equal(plain, at_one)
     for t in (0.5, 2.0, 4.0):
-        draws = quantizer.quantize(z, "sample", torch.Generator().manual_seed(1), t)
+        draws = quantizer.quantize(z, Decoding("sample", t, seed=1))
         freq = torch.bincount(draws.flatten(), minlength=3).double() / draws.numel()
         assert torch.allclose(freq, (logits / t).softmax(0), atol=0.015), t
     for bad in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="temperature"):
-            quantizer.quantize(z_e, "sample", None, bad)
+            Decoding("sample", bad)
 
 
 def _with_dead_code() -> tuple[ProbabilisticQuantizer, torch.Tensor]:

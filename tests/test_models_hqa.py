@@ -11,7 +11,7 @@ import torch
 
 from conftest import tiny_config
 
-from compressai_hqa import HQA, CorruptStreamError
+from compressai_hqa import HQA, CorruptStreamError, Decoding
 from compressai_hqa.configs import MNIST
 from compressai_hqa.entropy_models import quantize_frequencies
 
@@ -102,20 +102,17 @@ def test_decoding_modes(stacks: dict[int, HQA]) -> None:
         assert torch.equal(
             model.decode(idx), model.decode(idx)
         )  # argmin: deterministic
-        a = model.decode(idx, "sample", torch.Generator().manual_seed(1))
-        b = model.decode(idx, "sample", torch.Generator().manual_seed(1))
-        c = model.decode(idx, "sample", torch.Generator().manual_seed(2))
+        a = model.decode(idx, Decoding("sample", seed=1))
+        b = model.decode(idx, Decoding("sample", seed=1))
+        c = model.decode(idx, Decoding("sample", seed=2))
         assert torch.equal(a, b) and not torch.equal(a, c)
-        avg = model.decode_average(idx, 4, torch.Generator().manual_seed(1))
-        g = torch.Generator().manual_seed(1)
-        manual = sum(model.decode(idx, "sample", g) for _ in range(4)) / 4
+        avg = model.decode(idx, Decoding("average", num_samples=4, seed=1))
+        g = Decoding("sample", seed=1).bound()
+        manual = sum(model.decode(idx, g) for _ in range(4)) / 4
         assert torch.allclose(avg, manual)
         out = model.compress(x)
         sampled = model.decompress(
-            out["strings"],
-            out["shape"],
-            mode="sample",
-            generator=torch.Generator().manual_seed(1),
+            out["strings"], out["shape"], decoding=Decoding("sample", seed=1)
         )["x_hat"]
         assert torch.equal(sampled, a)
     with pytest.raises(ValueError, match="mode"):
@@ -134,20 +131,15 @@ def test_sampling_the_top_code_draws_from_its_posterior() -> None:
         radii = torch.tensor([0.1, 0.5, 1.0, 2.0]).sqrt().unsqueeze(1)
         model.top.quantizer.codebook.copy_(z_e.flatten() + directions * radii)
         q = model.top.quantizer.posterior(z_e).flatten().double()
-        generator = torch.Generator().manual_seed(0)
         batch = x.expand(4000, 1, 32, 32)
-        draws = model.quantize(batch, "sample", generator)[:, 0, 0]
+        draws = model.quantize(batch, Decoding("sample", seed=0))[:, 0, 0]
         freq = torch.bincount(draws, minlength=4).double() / len(draws)
         assert torch.allclose(freq, q, atol=0.03), (freq, q)
         assert model.quantize(x)[0, 0, 0] == 0  # argmin: the nearest code
         # reconstruct(sample_top=True) decodes a drawn top code with the same draws
-        top = model.reconstruct(
-            x, "sample", torch.Generator().manual_seed(3), sample_top=True
-        )
-        g = torch.Generator().manual_seed(3)
-        manual = model.decode(
-            model.quantize(x, "sample", g), "sample", g, size=(32, 32)
-        )
+        top = model.reconstruct(x, Decoding("sample", seed=3), sample_top=True)
+        g = Decoding("sample", seed=3).bound()
+        manual = model.decode(model.quantize(x, g), g, size=(32, 32))
         assert torch.equal(top, manual)
         assert torch.equal(
             model.reconstruct(x), model.decode(model.quantize(x), size=(32, 32))

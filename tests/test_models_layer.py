@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from compressai_hqa.configs import LayerConfig
-from compressai_hqa.layers import EMAQuantizer
+from compressai_hqa.decoding import Decoding
+from compressai_hqa.layers import EMAQuantizer, LayerTraining
 from compressai_hqa.models.layer import HQALayer
-from compressai_hqa.recipes import LayerTraining
 
 #: Mean posterior entropy (bits, of at most 4) the toy layer keeps with
 #: per-position scaling; with the original scaling it ends near 1.4 bits.
@@ -85,13 +85,11 @@ def test_the_layer_carries_the_codec_interface() -> None:
     assert torch.equal(layer.logits(z_e), quantizer.logits(z_e))
     codes = layer.quantize(z_e)
     assert torch.equal(codes, layer(x).indices)  # eval mode: the argmin codes
-    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    assert torch.equal(
-        layer.quantize(z_e, "sample", g1), quantizer.quantize(z_e, "sample", g2)
-    )
+    sample = Decoding("sample", seed=1)
+    assert torch.equal(layer.quantize(z_e, sample), quantizer.quantize(z_e, sample))
     assert torch.equal(layer.embed(codes), quantizer.embed(codes))
     assert layer.decode(layer.embed(codes)).shape == x.shape
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="picks no codes"):
         layer.quantize(z_e, "average")
 
 
@@ -122,12 +120,30 @@ def test_schedule_setters_drive_the_quantizer() -> None:
     }
 
 
-def test_set_training_switches_the_loss_and_the_reset_rule() -> None:
+def test_configure_training_switches_the_loss_and_the_reset_rule() -> None:
     config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16, codebook_dim=4)
     layer = HQALayer(8, config, bottom=False)
     assert layer.loss_scaling == "original" and layer.quantizer.reset_rule == "paper"
-    layer.set_training(LayerTraining(loss_scaling="position", reset_rule="data"))
-    assert layer.loss_scaling == "position" and layer.quantizer.reset_rule == "data"
+    settings = LayerTraining(
+        loss_scaling="position",
+        reset_rule="data",
+        reset_window=7,
+        reset_threshold=0.1,
+        reset_noise=0.5,
+        reset_min_distance=2.0,
+    )
+    layer.configure_training(settings)
+    q = layer.quantizer
+    assert layer.loss_scaling == "position" and layer.training_settings is settings
+    assert (q.reset_rule, q.reset_window, q.reset_threshold) == ("data", 7, 0.1)
+    assert (q.reset_noise, q.reset_min_distance) == (0.5, 2.0)
+    ema_config = LayerConfig(enc_hidden=8, dec_hidden=8, codebook_size=16,
+                             codebook_dim=4, quantizer="ema")  # fmt: skip
+    ema = HQALayer(8, ema_config, bottom=False)
+    ema.configure_training(LayerTraining(ema_decay=0.9, reset_window=5))
+    assert (ema.quantizer.decay, ema.quantizer.reset_window) == (0.9, 5)
+    with pytest.raises(ValueError, match="ema_decay"):
+        LayerTraining(ema_decay=1.0)
 
 
 def test_a_cross_entropy_layer_predicts_the_lower_codes() -> None:

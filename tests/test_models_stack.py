@@ -7,8 +7,7 @@ import torch
 
 from conftest import tiny_config
 
-from compressai_hqa import HQA
-from compressai_hqa.models import DECODE_MODES
+from compressai_hqa import DECODE_MODES, HQA, Decoding
 
 
 @pytest.fixture(scope="module")
@@ -20,29 +19,21 @@ def model() -> HQA:
 def test_one_decode_entry_point_for_every_mode(model: HQA) -> None:
     assert DECODE_MODES == ("argmin", "sample", "average")
     x = torch.rand(2, 1, 32, 32)
+    average3 = Decoding("average", num_samples=3, seed=1)
     with torch.no_grad():
         idx = model.quantize(x)
-        average = model.decode(
-            idx, "average", torch.Generator().manual_seed(1), None, 3
-        )
+        average = model.decode(idx, average3)
         g = torch.Generator().manual_seed(1)
-        draws = [model.decode(idx, "sample", g) for _ in range(3)]
+        draws = [model.decode(idx, Decoding("sample", generator=g)) for _ in range(3)]
         assert torch.equal(average, (draws[0] + draws[1] + draws[2]) / 3)
-        same = model.decode_average(idx, 3, torch.Generator().manual_seed(1))
-        assert torch.equal(same, average)
-        # decompress and reconstruct take the same modes
+        assert torch.equal(model.decode(idx, "argmin"), model.decode(idx))
+        # decompress and reconstruct take the same decodings
         out = model.compress(x)
-        decompressed = model.decompress(
-            out["strings"], out["shape"], "average", torch.Generator().manual_seed(1),
-            num_samples=3,
-        )["x_hat"]  # fmt: skip
-        assert torch.equal(decompressed, average)
-        rebuilt = model.reconstruct(
-            x, "average", torch.Generator().manual_seed(1), num_samples=3
-        )
-        assert torch.equal(rebuilt, average)
+        decompressed = model.decompress(out["strings"], out["shape"], average3)
+        assert torch.equal(decompressed["x_hat"], average)
+        assert torch.equal(model.reconstruct(x, average3), average)
     with pytest.raises(ValueError, match="num_samples"):
-        model.decode(idx, "average", num_samples=0)
+        Decoding("average", num_samples=0)
     with pytest.raises(ValueError, match="mode"):
         model.decompress(out["strings"], out["shape"], "mean")
 
@@ -51,31 +42,23 @@ def test_the_temperature_reaches_every_draw(model: HQA) -> None:
     """Draws at a temperature near 0 are the argmin codes at every layer (the top
     one too with ``sample_top``); at 1 they are the default draws, which differ."""
     x = torch.rand(4, 1, 32, 32)
-    cold = 1e-6
+    cold = Decoding("sample", 1e-6, seed=2)
     with torch.no_grad():
         idx = model.quantize(x)
         argmin = model.decode(idx)
-        g = torch.Generator
-        sampled = model.decode(idx, "sample", g().manual_seed(2))
+        sampled = model.decode(idx, Decoding("sample", seed=2))
         assert not torch.equal(sampled, argmin)
-        at_one = model.decode(idx, "sample", g().manual_seed(2), temperature=1.0)
+        at_one = model.decode(idx, Decoding("sample", 1.0, seed=2))
         assert torch.equal(at_one, sampled)
-        assert torch.equal(
-            model.decode(idx, "sample", g().manual_seed(2), temperature=cold), argmin
-        )
-        top = model.reconstruct(x, "sample", g().manual_seed(2), sample_top=True)
+        assert torch.equal(model.decode(idx, cold), argmin)
+        top = model.reconstruct(x, Decoding("sample", seed=2), sample_top=True)
         assert not torch.equal(top, argmin)
-        cold_top = model.reconstruct(
-            x, "sample", g().manual_seed(2), sample_top=True, temperature=cold
-        )
-        assert torch.equal(cold_top, argmin)
+        assert torch.equal(model.reconstruct(x, cold, sample_top=True), argmin)
         out = model.compress(x)
-        cold_stream = model.decompress(
-            out["strings"], out["shape"], "sample", g().manual_seed(2), temperature=cold
-        )["x_hat"]
+        cold_stream = model.decompress(out["strings"], out["shape"], cold)["x_hat"]
         assert torch.equal(cold_stream, argmin)
     with pytest.raises(ValueError, match="temperature"):
-        model.decode(idx, "sample", temperature=0.0)
+        Decoding("sample", temperature=0.0)
 
 
 def test_code_grids_and_logits(model: HQA) -> None:

@@ -86,7 +86,7 @@ def test_reset_min_distance_reaches_the_quantizer_and_old_runs_still_resume(
     settings = _settings("--reset", "data", "--reset-min-distance", "0.5")
     assert settings.recipe.reset_min_distance == 0.5
     layer = HQA(tiny_config(num_layers=1)).layers[0]
-    layer.set_training(settings.recipe.training(0))
+    layer.configure_training(settings.recipe.training(0))
     assert layer.quantizer.reset_min_distance == 0.5
     with pytest.raises(ValueError, match="--reset-min-distance must be >= 0"):
         _settings("--reset-min-distance", "-1")

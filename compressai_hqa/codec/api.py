@@ -6,7 +6,7 @@ layer, in batches of consecutive same-size images) and writes one file;
 ``decode_images`` turns them back into images with the model's decoder.
 For a batch ``x`` of same-size images (at most ``batch_size``), the images
 decoded from ``compress_images(model, x)`` are exactly
-``model.decompress(model.compress(x), mode, generator)["x_hat"]``.
+``model.decompress(model.compress(x), decoding)["x_hat"]``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from compressai_hqa.codec.format import (
     pack,
     unpack,
 )
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models import HQA
 
@@ -259,41 +260,34 @@ def decode_images(
     model: HQA,
     header: Header,
     codes: list[Tensor],
-    mode: str = "argmin",
-    generator: torch.Generator | None = None,
+    decoding: Decoding | str = "argmin",
     batch_size: int = 256,
-    temperature: float = 1.0,
 ) -> Iterator[Tensor]:
     """Decoded images (C, H, W) in [0, 1] on the CPU, in file order.
 
     Images are decoded in batches of at most ``batch_size`` consecutive images
-    of one size, all batches drawing from ``generator`` in ``"sample"`` mode, at
-    ``temperature`` (see :meth:`~compressai_hqa.HQA.decode`).
+    of one size, as ``decoding`` says (see :meth:`~compressai_hqa.HQA.decode`),
+    all batches drawing from one random stream (its seed, or its generator).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    decoding = Decoding.of(decoding).bound()
     for size, batch in _batches(zip(header.sizes, codes, strict=True), batch_size):
         indices = torch.stack(batch).to(model.device)
-        x_hat = model.decode(
-            indices, mode, generator, size=size[:2], temperature=temperature
-        )
+        x_hat = model.decode(indices, decoding, size=size[:2])
         yield from x_hat.float().cpu().unbind(0)
 
 
 def decompress_images(
     data: bytes,
     model: HQA,
-    mode: str = "argmin",
-    generator: torch.Generator | None = None,
+    decoding: Decoding | str = "argmin",
     force: bool = False,
     batch_size: int = 256,
-    temperature: float = 1.0,
 ) -> list[Tensor]:
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
     header, codes = read_codes(data, model, force)
-    return list(
-        decode_images(model, header, codes, mode, generator, batch_size, temperature)
-    )
+    return list(decode_images(model, header, codes, decoding, batch_size))
 
 
 @torch.no_grad()

@@ -56,8 +56,8 @@ from compressai_hqa.codec.sources import (
     iter_images,
     read_input,
 )
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.errors import CorruptStreamError
-from compressai_hqa.layers.gumbel import check_temperature
 
 __all__ = ["EXIT_DATA", "EXIT_USAGE", "main"]
 
@@ -82,7 +82,7 @@ def _fail(status: int, message: str) -> NoReturn:
 def build_parser() -> argparse.ArgumentParser:
     """The ``compressai-hqa`` argument parser."""
     from compressai_hqa.datasets import COLOR_MODES
-    from compressai_hqa.layers import QUANTIZE_MODES
+    from compressai_hqa.decoding import DECODE_MODES
     from compressai_hqa.models import PRIORS
 
     parser = _Parser(
@@ -148,24 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--decode",
-        choices=QUANTIZE_MODES,
+        choices=DECODE_MODES,
         default="argmin",
-        help="how lower layers re-quantise: deterministic argmin (default) or a "
-        "seeded sample of each posterior",
+        help="how lower layers re-quantise (compressai_hqa.decoding; default: "
+        "%(default)s, deterministic; sample: a seeded draw from each posterior; "
+        "average: the mean of --num-samples such decodes)",
     )
     d.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="seed of --decode sample (a CPU generator; default: %(default)s)",
+        help="seed of stochastic decoding (a CPU generator; default: %(default)s)",
+    )
+    d.add_argument(
+        "--num-samples",
+        type=int,
+        default=8,
+        help="decodes averaged by --decode average (default: %(default)s)",
     )
     d.add_argument(
         "--temperature",
         type=float,
         default=1.0,
-        help="--decode sample draws from each posterior's logits divided by this: "
-        "1 is the posterior itself (the paper), above 1 flatter, more varied "
-        "decodes (default: %(default)s)",
+        help="stochastic decodes draw from each posterior's logits divided by "
+        "this: 1 is the posterior itself (the paper), above 1 flatter, more "
+        "varied decodes (default: %(default)s)",
     )
     for p in (c, d):
         p.add_argument(
@@ -250,7 +257,9 @@ def _decompress(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
     try:
-        check_temperature(args.temperature)
+        decoding = Decoding(
+            args.decode, args.temperature, args.num_samples, seed=args.seed
+        )
     except ValueError as err:
         raise UsageError(f"--{err}") from None
     data = read_input(args.input)
@@ -272,10 +281,7 @@ def _decompress(args: argparse.Namespace) -> None:
         check_name=not args.force,
     )
     header, codes = read_codes(data, model, args.force)  # the whole file validated
-    generator = torch.Generator().manual_seed(args.seed)
-    images = decode_images(
-        model, header, codes, args.decode, generator, args.batch_size, args.temperature
-    )
+    images = decode_images(model, header, codes, decoding, args.batch_size)
     if out_dir is None:
         buffer = io.BytesIO()
         _png(next(images)).save(buffer, format="PNG")

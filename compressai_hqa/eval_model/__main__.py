@@ -12,9 +12,10 @@ The command line is CompressAI's (``pretrained -q ...`` or ``checkpoint -p ...``
 * ``mse`` (on [0, 1] floats) and ``bits`` (per image) are always reported;
   ``ms-ssim-rgb`` is null, with a note, for images too small for MS-SSIM;
 * ``--rfid`` adds ``rfid`` and ``rfid-n``, ``--classifier`` adds ``class-error``;
-* ``--decode {argmin,sample,average}``, ``--seed`` and ``--num-samples`` for HQA's
-  stochastic decoding, ``--sample-top`` to draw the top code too (Algorithm 3 in
-  full); ``--batch-size`` and ``--num-images``.
+* ``--decode`` (one of :data:`compressai_hqa.decoding.DECODE_MODES`), ``--seed``,
+  ``--num-samples`` and ``--temperature`` for HQA's stochastic decoding,
+  ``--sample-top`` to draw the top code too (Algorithm 3 in full);
+  ``--batch-size`` and ``--num-images``.
 
 This module parses the arguments; :func:`compressai_hqa.eval_model.run.run` runs
 the evaluation they describe.
@@ -36,8 +37,8 @@ from typing import Any
 import torch
 
 from compressai_hqa.datasets import COLOR_MODES
+from compressai_hqa.decoding import DECODE_MODES
 from compressai_hqa.eval_model.run import MNIST_BATCH_SIZE, UsageError, run
-from compressai_hqa.models import DECODE_MODES
 
 __all__ = ["main", "setup_args"]
 
@@ -91,8 +92,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--decode",
         choices=DECODE_MODES,
         default="argmin",
-        help="HQA decoding: deterministic argmin (default), one stochastic "
-        "sample, or the average of --num-samples samples",
+        help="HQA decoding mode (compressai_hqa.decoding; default: "
+        "%(default)s, deterministic; average: the mean of --num-samples "
+        "stochastic decodes)",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="seed of stochastic decoding (default: 0)"

@@ -21,6 +21,7 @@ import torch
 
 from torch import Tensor
 
+from compressai_hqa.decoding import SEEDED_SAMPLING, Decoding
 from compressai_hqa.models import HQA
 
 __all__ = [
@@ -122,42 +123,39 @@ def decode_spread(
     model: HQA,
     images: Tensor,
     num_samples: int = 4,
-    seed: int = 0,
+    decoding: Decoding = SEEDED_SAMPLING,
     batch_size: int = 500,
     sample_top: bool = False,
-    temperature: float = 1.0,
 ) -> float:
     """Mean per-pixel standard deviation across stochastic decodes.
 
-    Each image is reconstructed ``num_samples`` times with lower layers
-    re-quantised by sampling (and the top code too with ``sample_top``); the
-    standard deviation across the samples is averaged over pixels and images.
-    0 means every stochastic decode of a code is the same image.
+    Each image is reconstructed ``num_samples`` times as ``decoding`` says (and
+    with the top code drawn too with ``sample_top``); the standard deviation
+    across the decodes is averaged over pixels and images. 0 means every
+    stochastic decode of a code is the same image.
 
     Args:
         model: the stack.
         images: (N, C, H, W) in [0, 1].
         num_samples: decodes per image (>= 2).
-        seed: seed of a CPU generator (the same draws on every device).
+        decoding: how each decode re-quantises (default: sampling, from a CPU
+            generator seeded with 0, the same draws on every device); one
+            random stream serves every decode.
         batch_size: images per forward pass.
         sample_top: also draw the top code from q(k | z_e).
-        temperature: of every draw (see :meth:`~compressai_hqa.HQA.decode`).
+
+    Raises:
+        ValueError: ``num_samples < 2``.
     """
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
-    generator = torch.Generator().manual_seed(seed)
+    decoding = decoding.bound()
     total, pixels = 0.0, 0
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(model.device)
         decodes = torch.stack(
             [
-                model.reconstruct(
-                    x,
-                    "sample",
-                    generator,
-                    sample_top=sample_top,
-                    temperature=temperature,
-                )
+                model.reconstruct(x, decoding, sample_top=sample_top)
                 .clamp(0.0, 1.0)
                 .float()
                 for _ in range(num_samples)

@@ -18,7 +18,7 @@ import math
 import time
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.layers.gumbel import check_temperature
-from compressai_hqa.models import DECODE_MODES, HQA
+from compressai_hqa.models import HQA
 
 __all__ = [
     "MSSSIM_MIN_SIDE",
@@ -43,6 +43,9 @@ __all__ = [
     "summary",
 ]
 
+#: The default decoding of an evaluation (a seed for the draws of --sample-top).
+_SEEDED_ARGMIN = Decoding(seed=0)
+
 #: pytorch-msssim (5 scales, 11-pixel window) needs a short side above this.
 MSSSIM_MIN_SIDE = 160
 
@@ -54,13 +57,10 @@ class EvalOptions:
     Args:
         entropy_estimation: rate from the likelihoods instead of real bitstreams
             (encoding and decoding times are then half of the forward pass each).
-        decode: one of :data:`compressai_hqa.models.DECODE_MODES` (``"sample"``
-            and ``"average"`` for HQA only).
-        seed: seed of the generator of stochastic decoding (CPU generator: the
-            same codes on every device).
-        num_samples: decodes averaged by ``decode="average"``.
-        temperature: HQA only: stochastic decodes draw from the posteriors'
-            logits divided by this (1: the paper's draws).
+        decoding: how HQA decodes (a :class:`~compressai_hqa.decoding.Decoding`;
+            a mode other than ``"argmin"`` for HQA only). One random stream,
+            from its seed (default 0: a CPU generator, the same codes on every
+            device), serves the whole evaluation.
         sample_top: HQA only: also draw the top code from q(k | z_e), as the
             paper's Algorithm 3 does (the bitstream, and so the rate, is that of
             the transmitted argmin code).
@@ -70,21 +70,16 @@ class EvalOptions:
     """
 
     entropy_estimation: bool = False
-    decode: str = "argmin"
-    seed: int = 0
-    num_samples: int = 8
-    temperature: float = 1.0
+    decoding: Decoding = _SEEDED_ARGMIN
     sample_top: bool = False
     batch_size: int = 1
     half: bool = False
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if self.decode not in DECODE_MODES:
-            raise ValueError(f"decode must be one of {DECODE_MODES}: {self.decode!r}")
-        check_temperature(self.temperature)
-        if self.num_samples < 1 or self.batch_size < 1:
-            raise ValueError("num_samples and batch_size must be >= 1")
+        object.__setattr__(self, "decoding", Decoding.of(self.decoding))
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
 @dataclass
@@ -151,21 +146,20 @@ def image_metrics(x: Tensor, x_hat: Tensor) -> dict[str, list[float | None]]:
 
 
 @torch.no_grad()
-def code_batch(
-    model: nn.Module,
-    x: Tensor,
-    options: EvalOptions,
-    generator: torch.Generator | None = None,
-) -> CodedBatch:
-    """Encodes and decodes images ``x`` (B, C, H, W), timed (CUDA synchronised)."""
+def code_batch(model: nn.Module, x: Tensor, options: EvalOptions) -> CodedBatch:
+    """Encodes and decodes images ``x`` (B, C, H, W), timed (CUDA synchronised).
+
+    Stochastic decodes draw from ``options.decoding`` (bind its seed with
+    :meth:`~compressai_hqa.decoding.Decoding.bound` so that batches continue
+    one stream, as :func:`evaluate` does).
+    """
     device = x.device
     height, width = x.shape[-2:]
     is_hqa = isinstance(model, HQA)
-    stochastic = options.decode != "argmin" or options.sample_top
+    decoding = options.decoding.bound()
+    stochastic = decoding.mode != "argmin" or options.sample_top
     if stochastic and not is_hqa:
-        raise ValueError(f"--decode {options.decode} needs an HQA model")
-    decoding = (options.decode, generator)
-    temp = options.temperature
+        raise ValueError(f"--decode {decoding.mode} needs an HQA model")
 
     if options.entropy_estimation:
         start = _now(device)
@@ -173,11 +167,9 @@ def code_batch(
             out = model(x)
             x_hat, likelihoods = out["x_hat"], list(out["likelihoods"].values())
         else:  # the rate is that of the transmitted argmin code
-            top = "sample" if options.sample_top else "argmin"
-            indices = model.quantize(x, top, generator, temp)
-            x_hat = model.decode(
-                indices, *decoding, (height, width), options.num_samples, temp
-            )
+            top = decoding.replace(mode="sample") if options.sample_top else Decoding()
+            indices = model.quantize(x, top)
+            x_hat = model.decode(indices, decoding, (height, width))
             likelihoods = [model.likelihoods(indices)]
         elapsed = _now(device) - start
         bits = sum(-torch.log2(p.float()).flatten(1).sum(1) for p in likelihoods)
@@ -188,13 +180,10 @@ def code_batch(
         out_enc = model.compress(x)
         mid = _now(device)
         if options.sample_top:  # decodes a drawn top code, not the stream's
-            x_hat = model.reconstruct(x, *decoding, True, options.num_samples, temp)
+            x_hat = model.reconstruct(x, decoding, sample_top=True)
         else:
             strings, shape = out_enc["strings"], out_enc["shape"]
-            x_hat = model.decompress(
-                strings, shape, *decoding, options.num_samples, temp
-            )
-            x_hat = x_hat["x_hat"]
+            x_hat = model.decompress(strings, shape, decoding)["x_hat"]
         end = _now(device)
     else:
         from compressai.ops import compute_padding
@@ -231,7 +220,7 @@ def evaluate(
         classifier: if given, classify every reconstruction (MNIST).
     """
     device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(options.seed)
+    options = replace(options, decoding=options.decoding.bound())  # one stream
     if options.half:
         model = model.half()
     per_image: list[dict[str, float | None]] = []
@@ -244,7 +233,7 @@ def evaluate(
         x = batch.to(device)
         if options.half:
             x = x.half()
-        coded = code_batch(model, x, options, generator)
+        coded = code_batch(model, x, options)
         metrics = image_metrics(batch, coded.x_hat.cpu())
         pixels = x.shape[-2] * x.shape[-1]
         for i in range(len(batch)):

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import MSSSIM_MIN_SIDE, EvalOptions, evaluate
-from compressai_hqa.layers.gumbel import check_temperature
 
 __all__ = [
     "MNIST_BATCH_SIZE",
@@ -72,10 +72,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     progress = args.verbose or sys.stderr.isatty()
     options = EvalOptions(
         entropy_estimation=args.entropy_estimation,
-        decode=args.decode,
-        seed=args.seed,
-        num_samples=args.num_samples,
-        temperature=args.temperature,
+        decoding=_decoding(args),
         sample_top=args.sample_top,
         batch_size=args.batch_size or (MNIST_BATCH_SIZE if images.is_mnist else 1),
         half=args.half,
@@ -163,8 +160,13 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
+    _decoding(args)
+
+
+def _decoding(args: argparse.Namespace) -> Decoding:
+    """The command line's decoding, or UsageError."""
     try:
-        check_temperature(args.temperature)
+        return Decoding(args.decode, args.temperature, args.num_samples, seed=args.seed)
     except ValueError as err:
         raise UsageError(f"--{err}") from None
 

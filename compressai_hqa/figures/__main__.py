@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from compressai_hqa.datasets import COLOR_MODES
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.figures.grid import GridLayout
 from compressai_hqa.models import HQA
 
@@ -216,8 +217,7 @@ def _run(args: argparse.Namespace) -> None:
             samples=args.samples,
             average_of=args.average_of,
             layer=args.layer,
-            seed=args.seed,
-            temperature=args.temperature,
+            decoding=Decoding("sample", args.temperature, seed=args.seed),
         )
     image.save(args.output)
     print(f"wrote {args.output} ({image.width}x{image.height})", file=sys.stderr)

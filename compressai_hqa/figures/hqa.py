@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from compressai_hqa.decoding import SEEDED_SAMPLING, Decoding
 from compressai_hqa.figures.grid import GridLayout, render_grid
 from compressai_hqa.models import HQA
 
@@ -130,8 +131,7 @@ def diversity_figure(
     samples: int = 6,
     average_of: int = 16,
     layer: int | None = None,
-    seed: int = 0,
-    temperature: float = 1.0,
+    decoding: Decoding = SEEDED_SAMPLING,
 ) -> Image.Image:
     """Stochastic decodes of the same codes, and their average.
 
@@ -146,20 +146,24 @@ def diversity_figure(
         samples: stochastic decodes shown.
         average_of: decodes averaged in the last column.
         layer: truncate the stack at this layer (default: top).
-        seed: seed of the CPU generator of the samples.
-        temperature: of every draw (see :meth:`~compressai_hqa.HQA.decode`).
+        decoding: a stochastic decoding: the temperature and random source of
+            every draw (default: a CPU generator seeded with 0); one stream
+            serves the whole figure.
+
+    Raises:
+        ValueError: ``decoding`` draws nothing.
     """
+    if not decoding.stochastic:
+        raise ValueError(f"decoding must be stochastic, got {decoding.mode!r}")
     m = model.truncate(model.num_layers if layer is None else layer).eval()
     height, width = images.shape[-2:]
-    generator = torch.Generator().manual_seed(seed)
+    sampled = decoding.bound().replace(mode="sample")
     indices = m.quantize(images)
-    size, t = (height, width), temperature
+    size = (height, width)
     columns = [images, m.decode(indices, size=size)]
-    columns += [
-        m.decode(indices, "sample", generator, size, temperature=t)
-        for _ in range(samples)
-    ]
-    columns.append(m.decode(indices, "average", generator, size, average_of, t))
+    columns += [m.decode(indices, sampled, size) for _ in range(samples)]
+    average = sampled.replace(mode="average", num_samples=average_of)
+    columns.append(m.decode(indices, average, size))
     grid = torch.stack(columns, dim=1)  # (N, columns, C, H, W)
     bits = m.bits(height, width)
     labels = ["original", "argmin"]

@@ -3,23 +3,19 @@
 from .decoder import Decoder
 from .ema_quantizer import EMAQuantizer
 from .encoder import Encoder
-from .gumbel import sample_categorical
 from .normalization import GlobalNormalization
-from .quantizer import (
-    QUANTIZE_MODES,
-    ProbabilisticQuantizer,
-    QuantizerOutput,
-    VectorQuantizer,
-)
+from .quantizer import ProbabilisticQuantizer, QuantizerOutput, VectorQuantizer
+from .training_settings import LOSS_SCALINGS, RESET_RULES, LayerTraining
 
 __all__ = [
-    "QUANTIZE_MODES",
+    "LOSS_SCALINGS",
+    "RESET_RULES",
     "Decoder",
     "EMAQuantizer",
     "Encoder",
     "GlobalNormalization",
+    "LayerTraining",
     "ProbabilisticQuantizer",
     "QuantizerOutput",
     "VectorQuantizer",
-    "sample_categorical",
 ]

@@ -42,11 +42,16 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.layers.quantizer import (
     QuantizerOutput,
     VectorQuantizer,
     _broadcast,
 )
+from compressai_hqa.layers.training_settings import (
+    LAYER_TRAINING_DEFAULTS as _DEFAULTS,
+)
+from compressai_hqa.layers.training_settings import LayerTraining
 
 __all__ = ["EMAQuantizer"]
 
@@ -60,8 +65,8 @@ class EMAQuantizer(VectorQuantizer):
     (once its count has decayed to the order of ``eps`` the smoothing draws it
     toward the origin, as in any Laplace-smoothed EMA codebook). Under
     ``torch.distributed`` the counts and sums are all-reduced, so every rank
-    makes the same update. The posterior is a point mass: ``quantize(...,
-    "sample")`` returns the nearest code too.
+    makes the same update. The posterior is a point mass: :meth:`quantize`
+    takes the nearest code, and any other decoding mode is an error.
 
     Args:
         codebook_size: number of codes K.
@@ -71,6 +76,9 @@ class EMAQuantizer(VectorQuantizer):
         reset_window: batches over which code usage is counted.
         reset_threshold: with code resetting on, a code used less than this
             fraction of the most used code over a window is re-seeded.
+
+    The defaults are :class:`~compressai_hqa.layers.LayerTraining`'s;
+    :meth:`configure_training` changes the settings.
     """
 
     cluster_size: Tensor
@@ -80,17 +88,20 @@ class EMAQuantizer(VectorQuantizer):
         self,
         codebook_size: int,
         codebook_dim: int,
-        decay: float = 0.99,
+        decay: float = _DEFAULTS.ema_decay,
         eps: float = 1e-5,
-        reset_window: int = 20,
-        reset_threshold: float = 0.03,
+        reset_window: int = _DEFAULTS.reset_window,
+        reset_threshold: float = _DEFAULTS.reset_threshold,
     ) -> None:
         super().__init__(codebook_size, codebook_dim, reset_window)
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"decay must be in (0, 1), got {decay}")
-        self.decay = decay
+        self.configure_training(
+            LayerTraining(
+                reset_window=reset_window,
+                reset_threshold=reset_threshold,
+                ema_decay=decay,
+            )
+        )
         self.eps = eps
-        self.reset_threshold = reset_threshold
         self.code_reset = False
         codebook = torch.randn(codebook_size, codebook_dim)
         self.register_buffer("codebook", codebook)
@@ -105,16 +116,26 @@ class EMAQuantizer(VectorQuantizer):
         state_dict.setdefault(prefix + "initialized", torch.ones((), dtype=torch.bool))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def quantize(
-        self,
-        z_e: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
-        """The nearest codes (B, H, W) in every mode and at every temperature (the
-        posterior is a point mass)."""
-        return super().quantize(z_e, "argmin")
+    def configure_training(self, settings: LayerTraining) -> None:
+        """Sets the usage window, the dead-code threshold and the decay of the
+        moving averages of the next training steps."""
+        super().configure_training(settings)
+        self.decay = settings.ema_decay
+
+    def quantize(self, z_e: Tensor, decoding: Decoding | str = "argmin") -> Tensor:
+        """The nearest codes (B, H, W).
+
+        Raises:
+            ValueError: ``decoding`` is not argmin: the posterior is a point
+                mass, so there is nothing to draw or average.
+        """
+        decoding = Decoding.of(decoding)
+        if decoding.mode != "argmin":
+            raise ValueError(
+                "an EMA codebook's posterior is a point mass: it decodes by "
+                f"'argmin' only, not {decoding.mode!r}"
+            )
+        return super().quantize(z_e, decoding)
 
     def forward(self, z_e: Tensor) -> QuantizerOutput:
         """Nearest codes with a straight-through gradient; in training mode also

@@ -1,7 +1,7 @@
-"""Draws from categorical distributions given by logits: the Gumbel tricks.
+"""The quantiser's relaxed (Gumbel-softmax) sample of training.
 
-The quantiser's relaxed (Gumbel-softmax) sample of training and its hard draws of
-stochastic decoding (Gumbel-max).
+The hard draws of stochastic decoding (Gumbel-max) are
+:func:`compressai_hqa.decoding.sample_categorical`.
 """
 
 from __future__ import annotations
@@ -10,19 +10,7 @@ import torch
 
 from torch import Tensor
 
-__all__ = [
-    "check_temperature",
-    "gumbel_noise",
-    "relaxed_one_hot",
-    "sample_categorical",
-]
-
-
-def check_temperature(temperature: float) -> float:
-    """``temperature`` of a hard draw, or ValueError unless it is finite and > 0."""
-    if not temperature > 0 or temperature == float("inf"):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-    return float(temperature)
+__all__ = ["gumbel_noise", "relaxed_one_hot"]
 
 
 def gumbel_noise(shape: torch.Size, device: torch.device) -> Tensor:
@@ -44,22 +32,3 @@ def relaxed_one_hot(logits: Tensor, temperature: Tensor | float) -> Tensor:
     """
     noise = gumbel_noise(logits.shape, logits.device)
     return ((logits + noise) / temperature).softmax(-1)
-
-
-def sample_categorical(
-    logits: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0
-) -> Tensor:
-    """Draws one index per row of ``logits`` (..., K) by the Gumbel-max trick, from
-    softmax(logits / temperature) (1: the distribution the logits give).
-
-    The uniform noise is drawn on ``generator``'s device (CPU by default), so a
-    seeded CPU generator gives the same codes on every device.
-    """
-    if temperature != 1.0:
-        logits = logits / check_temperature(temperature)
-    device = generator.device if generator is not None else logits.device
-    u = torch.rand(
-        logits.shape, generator=generator, device=device, dtype=torch.float32
-    )
-    gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
-    return (logits.float() + gumbel.to(logits.device)).argmax(-1)

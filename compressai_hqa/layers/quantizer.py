@@ -4,9 +4,11 @@ The posterior over K codes is ``q(k|z) = softmax_k(-||z - e_k||^2)``. Training
 feeds the decoder a relaxed Gumbel-softmax sample ``y @ E`` and adds two terms to
 the loss: the KL divergence from ``q`` to the uniform prior (the negative entropy
 up to log K) and the probabilistic commitment ``E_q ||z - e_k||^2``. Inference
-quantises by argmin (the default) or by sampling ``q`` with a caller's generator.
+quantises as a :class:`~compressai_hqa.decoding.Decoding` says: by argmin (the
+default) or by sampling ``q``.
 
-Dead codes are revived during training by one of two rules (:data:`RESET_RULES`):
+Dead codes are revived during training by one of two rules
+(:data:`~compressai_hqa.layers.training_settings.RESET_RULES`):
 ``"paper"`` moves the least-used code next to the most-used one (paper C.4);
 ``"data"`` (a deviation, see :meth:`ProbabilisticQuantizer._end_window`) re-seeds
 every dead code at an encoder output of the current batch.
@@ -25,21 +27,18 @@ import torch.nn.functional as F
 
 from torch import Tensor
 
-from compressai_hqa.layers.gumbel import relaxed_one_hot, sample_categorical
-from compressai_hqa.recipes import RESET_RULES
+from compressai_hqa.decoding import Decoding
+from compressai_hqa.layers.gumbel import relaxed_one_hot
+from compressai_hqa.layers.training_settings import (
+    LAYER_TRAINING_DEFAULTS as _DEFAULTS,
+)
+from compressai_hqa.layers.training_settings import LayerTraining
 
 __all__ = [
-    "QUANTIZE_MODES",
-    "RESET_RULES",
     "ProbabilisticQuantizer",
     "QuantizerOutput",
     "VectorQuantizer",
 ]
-
-
-#: How a code is chosen from the posterior q(k|z): the nearest code
-#: (deterministic) or a draw (with a caller's generator).
-QUANTIZE_MODES = ("argmin", "sample")
 
 #: Candidate encoder outputs considered by the data-driven reset (a random
 #: subsample of the batch positions; more than enough for K <= 4096 codes).
@@ -74,7 +73,8 @@ class VectorQuantizer(nn.Module):
 
     Subclasses create :attr:`codebook` (a parameter or a buffer, saved as
     ``codebook``), set :attr:`reset_threshold` and implement ``forward``
-    (returning :class:`QuantizerOutput`).
+    (returning :class:`QuantizerOutput`); their training settings change only
+    through :meth:`configure_training`.
     """
 
     usage: Tensor
@@ -121,31 +121,28 @@ class VectorQuantizer(nn.Module):
         """q(k | z_e) as (B, H, W, K)."""
         return self.logits(z_e).softmax(-1)
 
+    def configure_training(self, settings: LayerTraining) -> None:
+        """Sets the code-reset settings of the next training steps (the usage
+        window and the dead-code threshold; subclasses read their own too)."""
+        self.reset_window = settings.reset_window
+        self.reset_threshold = settings.reset_threshold
+
     # -------------------------------------------------------------- inference
-    def quantize(
-        self,
-        z_e: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
-        """Hard code indices (B, H, W).
+    def quantize(self, z_e: Tensor, decoding: Decoding | str = "argmin") -> Tensor:
+        """Hard code indices (B, H, W), picked from q(k|z_e) as ``decoding`` says.
 
         Args:
             z_e: continuous latents (B, D, H, W).
-            mode: ``"argmin"`` (nearest code, deterministic) or ``"sample"``
-                (a draw from q(k|z_e) using ``generator``).
-            generator: random source for ``"sample"``; the default generator of
-                the latents' device when omitted.
-            temperature: ``"sample"`` draws from softmax(logits / temperature):
-                1 is q(k|z_e) itself (the paper), above 1 flatter (a deviation).
+            decoding: a :class:`~compressai_hqa.decoding.Decoding` or a mode
+                name: ``"argmin"`` (the nearest code, deterministic) or
+                ``"sample"`` (a draw from softmax(logits / temperature); 1 is
+                q(k|z_e) itself, the paper).
+
+        Raises:
+            ValueError: a mode that picks no codes (``"average"``).
         """
-        if mode not in QUANTIZE_MODES:
-            raise ValueError(f"mode must be one of {QUANTIZE_MODES}, got {mode!r}")
-        logits = self.logits(z_e)
-        if mode == "argmin":
-            return logits.argmax(-1)
-        return sample_categorical(logits, generator, temperature)
+        decoding = Decoding.of(decoding)
+        return decoding.codes(self.logits(z_e))
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors (B, D, H, W) for indices (B, H, W)."""
@@ -216,9 +213,13 @@ class ProbabilisticQuantizer(VectorQuantizer):
             this fraction of the most-used code's count.
         reset_noise: standard deviation of the noise added to a reset code
             (``reset_rule="paper"``).
-        reset_rule: one of :data:`RESET_RULES`.
+        reset_rule: one of
+            :data:`~compressai_hqa.layers.training_settings.RESET_RULES`.
         reset_min_distance: ``reset_rule="data"`` seeds a code only at a batch
             point at least this squared distance from every code.
+
+    The defaults are :class:`~compressai_hqa.layers.LayerTraining`'s;
+    :meth:`configure_training` changes the settings.
     """
 
     temperature: Tensor
@@ -230,20 +231,23 @@ class ProbabilisticQuantizer(VectorQuantizer):
         self,
         codebook_size: int,
         codebook_dim: int,
-        temperature: float = 1.0,
-        reset_window: int = 20,
-        reset_threshold: float = 0.03,
-        reset_noise: float = 0.01,
-        reset_rule: str = "paper",
-        reset_min_distance: float = 4.0,
+        temperature: float = _DEFAULTS.temperature,
+        reset_window: int = _DEFAULTS.reset_window,
+        reset_threshold: float = _DEFAULTS.reset_threshold,
+        reset_noise: float = _DEFAULTS.reset_noise,
+        reset_rule: str = _DEFAULTS.reset_rule,
+        reset_min_distance: float = _DEFAULTS.reset_min_distance,
     ) -> None:
         super().__init__(codebook_size, codebook_dim, reset_window)
-        if reset_rule not in RESET_RULES:
-            raise ValueError(f"reset_rule must be one of {RESET_RULES}: {reset_rule!r}")
-        self.reset_threshold = reset_threshold
-        self.reset_noise = reset_noise
-        self.reset_rule = reset_rule
-        self.reset_min_distance = reset_min_distance
+        self.configure_training(
+            LayerTraining(
+                reset_window=reset_window,
+                reset_threshold=reset_threshold,
+                reset_noise=reset_noise,
+                reset_rule=reset_rule,
+                reset_min_distance=reset_min_distance,
+            )
+        )
         self.code_reset = True
         # State-dict names (codebook, temperature, usage, window_step) are part
         # of the checkpoint format: keep them.
@@ -256,6 +260,15 @@ class ProbabilisticQuantizer(VectorQuantizer):
             torch.zeros(codebook_size, dtype=torch.bool),
             persistent=False,
         )
+
+    def configure_training(self, settings: LayerTraining) -> None:
+        """Sets the code-reset window, threshold, rule, noise and minimum
+        distance of the next training steps (the temperature follows
+        :meth:`set_temperature`)."""
+        super().configure_training(settings)
+        self.reset_noise = settings.reset_noise
+        self.reset_rule = settings.reset_rule
+        self.reset_min_distance = settings.reset_min_distance
 
     # ---------------------------------------------------------- schedule
     def set_temperature(self, temperature: float) -> None:

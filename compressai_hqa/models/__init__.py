@@ -10,11 +10,10 @@ from compressai_hqa.configs import check_compatible
 from .hqa import HQA, PRIORS
 from .layer import HQALayer, LayerOutput
 from .named import CelebA64HQA, MnistHQA
-from .stack import DECODE_MODES, HQAStack
+from .stack import HQAStack
 from .state import state_dict_config, truncate_state_dict
 
 __all__ = [
-    "DECODE_MODES",
     "HQA",
     "PRIORS",
     "CelebA64HQA",

@@ -15,9 +15,10 @@ from compressai.registry import register_model
 from torch import Tensor
 
 from compressai_hqa.configs import HQAConfig, check_compatible, get_config
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.entropy_models import CategoricalCoder, UniformCategoricalCoder
 from compressai_hqa.errors import CorruptStreamError
-from compressai_hqa.models.stack import DECODE_MODES, HQAStack
+from compressai_hqa.models.stack import HQAStack
 from compressai_hqa.models.state import (
     config_from_extra_state,
     extra_state,
@@ -26,7 +27,7 @@ from compressai_hqa.models.state import (
     stored_priors,
 )
 
-__all__ = ["DECODE_MODES", "HQA", "MAX_PIXELS", "PRIORS"]
+__all__ = ["HQA", "MAX_PIXELS", "PRIORS"]
 
 #: Entropy models of the transmitted codes: the paper's uniform prior, or the
 #: static categorical prior learnt from code frequencies (:meth:`HQA.coder`).
@@ -155,25 +156,22 @@ class HQA(HQAStack):
         self,
         strings: Sequence[Sequence[bytes]],
         shape: Sequence[int],
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        num_samples: int = 8,
-        temperature: float = 1.0,
+        decoding: Decoding | str = "argmin",
     ) -> dict[str, Tensor]:
         """Images in [0, 1] from :meth:`compress`'s output.
 
         Args:
             strings: ``[[bytes per image]]``.
             shape: the original (H, W).
-            mode, generator, num_samples, temperature: as for :meth:`decode`.
+            decoding: how the lower layers re-quantise (see :meth:`decode`).
 
         Raises:
             CorruptStreamError: ``strings`` or ``shape`` are malformed, or a
                 stream is not a valid stream of the codes of an image of
                 ``shape`` (checked before the native decoder runs).
+            ValueError: a layer cannot decode by the decoding's mode.
         """
-        if mode not in DECODE_MODES:
-            raise ValueError(f"mode must be one of {DECODE_MODES}, got {mode!r}")
+        decoding = Decoding.of(decoding)
         if (
             not isinstance(strings, (list, tuple))
             or len(strings) != 1
@@ -188,10 +186,7 @@ class HQA(HQAStack):
         indices = self.entropy_coder.decompress(
             strings[0], self.latent_shape(height, width)
         )
-        x_hat = self.decode(
-            indices, mode, generator, (height, width), num_samples, temperature
-        )
-        return {"x_hat": x_hat}
+        return {"x_hat": self.decode(indices, decoding, (height, width))}
 
     # ---------------------------------------------------- CompressAI plumbing
     def aux_loss(self) -> Tensor:

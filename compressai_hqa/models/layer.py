@@ -13,18 +13,18 @@ from dataclasses import dataclass
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch import Generator, Tensor
+from torch import Tensor
 
 from compressai_hqa.configs import LayerConfig
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.layers import (
     Decoder,
     EMAQuantizer,
     Encoder,
     GlobalNormalization,
+    LayerTraining,
     ProbabilisticQuantizer,
 )
-from compressai_hqa.layers.gumbel import sample_categorical
-from compressai_hqa.recipes import LayerTraining
 
 __all__ = ["HQALayer", "LayerOutput"]
 
@@ -77,16 +77,18 @@ class HQALayer(nn.Module):
     The codec path is ``encode`` (input -> ``z_e``), ``quantize`` (``z_e`` ->
     code indices), ``embed`` (indices -> code vectors), ``decode`` (code vectors
     -> input, or logits of the lower codes) and :meth:`codes_below`; ``forward``
-    is one training step's computation, whose settings :meth:`set_training`
-    and schedule :meth:`set_temperature` and :meth:`set_code_reset` set.
+    is one training step's computation, whose settings
+    :meth:`configure_training` and schedule :meth:`set_temperature` and
+    :meth:`set_code_reset` set.
 
     Args:
         in_channels: channels of this layer's input (image channels for layer 1,
             the code dimension of the layer below otherwise).
         config: the layer's architecture.
         bottom: whether this is layer 1 (pixels, sigmoid, no normalisation).
-        training: loss weights, temperature and code-reset settings (default:
-            :class:`LayerTraining`'s, paper Table 10).
+        training: loss weights, initial temperature and code-reset settings
+            (default: :class:`~compressai_hqa.layers.LayerTraining`'s, paper
+            Table 10's values).
         lower_codes: the codebook size of the layer below (``target="ce"``).
     """
 
@@ -117,7 +119,7 @@ class HQALayer(nn.Module):
             downsample_steps=config.downsample_steps,
         )
         # Sizes here; the training settings (reset rule, EMA decay, ...) are set
-        # by set_training below, the one place that sets them.
+        # by configure_training below, the one place that sets them.
         self.quantizer: ProbabilisticQuantizer | EMAQuantizer
         if config.quantizer == "ema":
             self.quantizer = EMAQuantizer(config.codebook_size, config.codebook_dim)
@@ -138,21 +140,15 @@ class HQALayer(nn.Module):
             sigmoid=bottom,
             upsample_steps=config.downsample_steps,
         )
-        self.set_training(training)
+        self.configure_training(training)
 
-    def set_training(self, training: LayerTraining) -> None:
+    def configure_training(self, training: LayerTraining) -> None:
         """Sets the loss weights and code-reset settings of the next training
-        steps (the temperature follows :meth:`set_temperature`)."""
+        steps: the one way training settings reach the layer and its quantiser
+        (the temperature follows :meth:`set_temperature`; none of these is
+        saved in the state dict)."""
         self.training_settings = training
-        q = self.quantizer
-        q.reset_window = training.reset_window
-        q.reset_threshold = training.reset_threshold
-        if isinstance(q, EMAQuantizer):
-            q.decay = training.ema_decay
-        else:
-            q.reset_noise = training.reset_noise
-            q.reset_rule = training.reset_rule
-            q.reset_min_distance = training.reset_min_distance
+        self.quantizer.configure_training(training)
 
     @property
     def loss_scaling(self) -> str:
@@ -217,17 +213,14 @@ class HQALayer(nn.Module):
         """Unnormalised log posterior of the codes, (B, h, w, K), for ``z_e``."""
         return self.quantizer.logits(z_e)
 
-    def quantize(
-        self,
-        z_e: Tensor,
-        mode: str = "argmin",
-        generator: Generator | None = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
-        """Code indices (B, h, w) of ``z_e``: the nearest codes (``"argmin"``) or
-        a draw from q(k | z_e) (``"sample"``, with ``generator``; its logits
-        divided by ``temperature``)."""
-        return self.quantizer.quantize(z_e, mode, generator, temperature)
+    def quantize(self, z_e: Tensor, decoding: Decoding | str = "argmin") -> Tensor:
+        """Code indices (B, h, w) of ``z_e`` picked as ``decoding`` says: the
+        nearest codes (``"argmin"``) or a draw from q(k | z_e) (``"sample"``).
+
+        Raises:
+            ValueError: a mode this layer's quantiser cannot decode by.
+        """
+        return self.quantizer.quantize(z_e, decoding)
 
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors z_q (B, D, h, w) of code indices (B, h, w)."""
@@ -240,23 +233,20 @@ class HQALayer(nn.Module):
         return out if self.target == "ce" else self.unnormalize(out)
 
     def codes_below(
-        self,
-        decoded: Tensor,
-        below: HQALayer,
-        mode: str = "argmin",
-        generator: Generator | None = None,
-        temperature: float = 1.0,
+        self, decoded: Tensor, below: HQALayer, decoding: Decoding | str = "argmin"
     ) -> Tensor:
-        """The code indices of the layer ``below`` from :meth:`decode`'s output:
-        ``below`` quantises the estimated z_e, or for a ``"ce"`` layer the most
-        likely (``"argmin"``) or a sampled (``"sample"``) lower code; draws are
-        from the logits divided by ``temperature``."""
+        """The code indices of the layer ``below`` from :meth:`decode`'s output,
+        picked as ``decoding`` says: ``below`` quantises the estimated z_e, or
+        for a ``"ce"`` layer the decoder's logits of the lower codes are picked
+        from (the most likely code, or a draw).
+
+        Raises:
+            ValueError: a mode this layer or ``below`` cannot decode by.
+        """
         if self.target == "mse":
-            return below.quantize(decoded, mode, generator, temperature)
+            return below.quantize(decoded, decoding)
         logits = decoded.permute(0, 2, 3, 1).float()
-        if mode == "argmin":
-            return logits.argmax(-1)
-        return sample_categorical(logits, generator, temperature)
+        return Decoding.of(decoding).codes(logits)
 
     def forward(self, x: Tensor, codes: Tensor | None = None) -> LayerOutput:
         """One training step's computation (paper Algorithm 2, lines 13-21).

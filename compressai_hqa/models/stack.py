@@ -14,17 +14,10 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from compressai_hqa.configs import HQAConfig, get_config
-from compressai_hqa.layers.gumbel import check_temperature
-from compressai_hqa.layers.quantizer import QUANTIZE_MODES
+from compressai_hqa.decoding import Decoding
 from compressai_hqa.models.layer import HQALayer
-from compressai_hqa.recipes import Recipe, default_recipe
 
-__all__ = ["DECODE_MODES", "HQAStack"]
-
-#: How :meth:`HQAStack.decode` re-quantises the lower layers: the nearest codes
-#: (deterministic, the default), a draw from each posterior, or the mean of
-#: ``num_samples`` such draws (paper Figure 6).
-DECODE_MODES = (*QUANTIZE_MODES, "average")
+__all__ = ["HQAStack"]
 
 
 class HQAStack(CompressionModel):
@@ -38,22 +31,18 @@ class HQAStack(CompressionModel):
 
     In training mode only the top layer trains: lower layers stay in eval mode
     (frozen normalisation statistics, no dropout, no code resetting), whatever
-    ``model.train()`` is called on.
+    ``model.train()`` is called on. The layers start with the default training
+    settings; a trainer sets its own through
+    :meth:`HQALayer.configure_training`.
 
     Args:
         config: an :class:`HQAConfig` or a config name (``"mnist"``,
             ``"celeba64"``).
         num_layers: build only the first ``num_layers`` layers (default: all).
-        recipe: the loss weights and code-reset settings of training (default:
-            :func:`~compressai_hqa.recipes.default_recipe`; see
-            :meth:`set_recipe`). Not part of the weights.
     """
 
     def __init__(
-        self,
-        config: HQAConfig | str = "mnist",
-        num_layers: int | None = None,
-        recipe: Recipe | None = None,
+        self, config: HQAConfig | str = "mnist", num_layers: int | None = None
     ) -> None:
         super().__init__()
         config = get_config(config)
@@ -63,8 +52,6 @@ class HQAStack(CompressionModel):
                 f"num_layers must be in [1, {config.num_layers}] for config "
                 f"{config.name!r}, got {num_layers}"
             )
-        recipe = default_recipe(config) if recipe is None else recipe
-        recipe.check(config)
         layers = []
         in_channels, lower_codes = config.in_channels, None
         for i, layer_config in enumerate(config.layers[:n]):
@@ -73,20 +60,12 @@ class HQAStack(CompressionModel):
                     in_channels,
                     layer_config,
                     bottom=i == 0,
-                    training=recipe.training(i),
                     lower_codes=lower_codes,
                 )
             )
             in_channels = layer_config.codebook_dim
             lower_codes = layer_config.codebook_size
         self._setup(config, nn.ModuleList(layers))
-
-    def set_recipe(self, recipe: Recipe) -> None:
-        """Sets every layer's loss weights and code-reset settings from ``recipe``
-        (which must have a layer for each of the config's)."""
-        recipe.check(self.config)
-        for i, layer in enumerate(self.layers):
-            layer.set_training(recipe.training(i))
 
     def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
         self.config = config
@@ -172,16 +151,15 @@ class HQAStack(CompressionModel):
             h = layer.encode(h)
         return h
 
-    def quantize(
-        self,
-        x: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def quantize(self, x: Tensor, decoding: Decoding | str = "argmin") -> Tensor:
         """Top-layer code indices (B, h, w) of images ``x`` (B, C, H, W): the
-        nearest codes, or draws from q(k | z_e) at ``temperature``."""
-        return self.top.quantize(self.encode(x), mode, generator, temperature)
+        nearest codes, or draws from q(k | z_e) (``"sample"``, at the decoding's
+        temperature).
+
+        Raises:
+            ValueError: a mode the top layer cannot pick codes by.
+        """
+        return self.top.quantize(self.encode(x), decoding)
 
     def logits(self, x: Tensor) -> Tensor:
         """Unnormalised log posterior of the top-layer codes, (B, h, w, K)."""
@@ -201,92 +179,60 @@ class HQAStack(CompressionModel):
     def decode(
         self,
         indices: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
+        decoding: Decoding | str = "argmin",
         size: Sequence[int] | None = None,
-        num_samples: int = 8,
-        temperature: float = 1.0,
     ) -> Tensor:
         """Images from top-layer code indices (paper Algorithm 3).
 
         Args:
             indices: code indices (B, h, w) of the top layer.
-            mode: how lower layers re-quantise, one of :data:`DECODE_MODES`:
+            decoding: how lower layers re-quantise, a
+                :class:`~compressai_hqa.decoding.Decoding` or a mode name:
                 ``"argmin"`` (deterministic, the default), ``"sample"`` (a draw
                 from each posterior) or ``"average"`` (the mean of
                 ``num_samples`` sampled decodes, paper Figure 6).
-            generator: random source of the draws.
             size: crop the output to this (H, W).
-            num_samples: decodes averaged by ``"average"``.
-            temperature: draws are from softmax(logits / temperature): 1 is the
-                posterior itself (the paper); above 1 flattens it, for more
-                diverse decodes (a deviation; see the model card).
-        """
-        if mode not in DECODE_MODES:
-            raise ValueError(f"mode must be one of {DECODE_MODES}, got {mode!r}")
-        check_temperature(temperature)
-        if mode != "average":
-            return self._decode(indices, mode, generator, size, temperature)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        total = self._decode(indices, "sample", generator, size, temperature)
-        for _ in range(num_samples - 1):
-            total = total + self._decode(
-                indices, "sample", generator, size, temperature
-            )
-        return total / num_samples
 
-    def decode_average(
-        self,
-        indices: Tensor,
-        n: int,
-        generator: torch.Generator | None = None,
-        size: Sequence[int] | None = None,
-    ) -> Tensor:
-        """``decode(indices, "average", generator, size, num_samples=n)``."""
-        return self.decode(indices, "average", generator, size, num_samples=n)
+        Raises:
+            ValueError: ``indices`` are not (B, h, w), or a layer cannot decode
+                by the mode (an EMA codebook draws nothing).
+        """
+        if indices.dim() != 3:
+            raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
+        return Decoding.of(decoding).decode(
+            lambda walk: self._walk(indices, walk, size)
+        )
 
     def reconstruct(
         self,
         x: Tensor,
-        mode: str = "argmin",
-        generator: torch.Generator | None = None,
+        decoding: Decoding | str = "argmin",
         sample_top: bool = False,
-        num_samples: int = 8,
-        temperature: float = 1.0,
     ) -> Tensor:
         """Reconstructions of images ``x`` without a bitstream (paper Algorithm 3).
 
         Args:
             x: images (B, C, H, W) in [0, 1].
-            mode, num_samples: how the lower layers re-quantise (see
-                :meth:`decode`).
-            generator: random source of the draws.
-            sample_top: also draw the top code from q(k | z_e) instead of taking
-                the argmin, as the paper's Algorithm 3 does. :meth:`compress`
-                always transmits the argmin code.
-            temperature: of every draw, the top code's too (see :meth:`decode`).
+            decoding: how the lower layers re-quantise (see :meth:`decode`).
+            sample_top: also draw the top code from q(k | z_e) (at the
+                decoding's temperature, from its random source, before the
+                lower layers' draws) instead of taking the argmin, as the
+                paper's Algorithm 3 does. :meth:`compress` always transmits the
+                argmin code.
         """
-        top = "sample" if sample_top else "argmin"
-        indices = self.quantize(x, top, generator, temperature)
-        return self.decode(
-            indices, mode, generator, x.shape[-2:], num_samples, temperature
-        )
+        decoding = Decoding.of(decoding).bound()
+        top = decoding.replace(mode="sample") if sample_top else Decoding()
+        return self.decode(self.quantize(x, top), decoding, x.shape[-2:])
 
-    def _decode(
-        self,
-        indices: Tensor,
-        mode: str,
-        generator: torch.Generator | None,
-        size: Sequence[int] | None,
-        temperature: float = 1.0,
+    def _walk(
+        self, indices: Tensor, decoding: Decoding, size: Sequence[int] | None
     ) -> Tensor:
-        if indices.dim() != 3:
-            raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
+        """One walk down the stack, each lower layer's codes picked by
+        ``decoding``."""
         h = self.top.decode(self.top.embed(indices.to(self.device)))
         for i in reversed(range(self.num_layers - 1)):
             layer, above = self.layers[i], self.layers[i + 1]
-            codes = above.codes_below(h, layer, mode, generator, temperature)
+            codes = above.codes_below(h, layer, decoding)
             h = layer.decode(layer.embed(codes))
         if size is not None:
             h = h[..., : size[0], : size[1]]

@@ -104,8 +104,9 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
     settings, recipe = run.settings, run.settings.recipe
     steps, batch = settings.steps_of(layer), settings.batch_of(layer)
     stack = run.model.truncate(layer).train()
-    stack.set_recipe(recipe)
     top = stack.top
+    # the one way the recipe reaches the model (the layers below are frozen)
+    top.configure_training(recipe.training(layer - 1))
     optimizer = torch.optim.RAdam(top.parameters(), lr=recipe.layers[layer - 1].lr)
     scheduler = FlatCosineLR(
         optimizer, steps, recipe.lr_flat_fraction, recipe.lr_final_ratio
