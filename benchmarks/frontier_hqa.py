@@ -88,6 +88,8 @@ def hqa_points(images: Tensor, args: argparse.Namespace) -> Iterator[Point]:
         model = zoo.hqa(layer=layer, pretrained=True).eval()
         rates = _rates(model, images)
         for name in HQA_DECODINGS:
+            if name == "sample" and layer == 1:  # no layer below: argmin's pixels
+                continue
             try:
                 x_hat = _decode(model, images, name, args)
             except ValueError as e:  # a decoding these weights do not have
