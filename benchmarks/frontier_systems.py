@@ -118,23 +118,33 @@ def _compressai_batch(model, x: Tensor) -> tuple[Tensor, list[float], list[float
     return x_hat.clamp(0, 1), real, ideal.tolist()
 
 
+def best_runs(runs: Path, name: str) -> list[dict]:
+    """For each lambda, the finished run of ``name`` with the lowest held-out loss
+    among the widths trained (``widths.json`` chose one at a single lambda; where
+    other widths ran too, the held-out digits pick per lambda)."""
+    best: dict[float, dict] = {}
+    for final in (runs / name).glob("N*-M*/lmbda-*/final.json"):
+        config = json.loads(final.read_text())
+        config["dir"] = final.parent
+        lmbda = config["lmbda"]
+        if lmbda not in best or config["heldout_loss"] < best[lmbda]["heldout_loss"]:
+            best[lmbda] = config
+    return [best[k] for k in sorted(best)]
+
+
 def compressai_points(
     images: Tensor, runs: Path, models: tuple[str, ...], batch_size: int = 500
 ) -> Iterator[Point]:
-    """Every finished run (``final.json``) of ``runs/<model>/N*-M*/lmbda-*``."""
+    """Each model of ``models`` at every lambda trained in ``runs`` (its best width
+    on the held-out digits, :func:`best_runs`)."""
     from compressai_baselines import build_model
     from tqdm import tqdm
 
     for name in models:
-        widths = runs / name / "widths.json"
-        if not widths.exists():
-            print(f"{name}: no widths.json in {runs / name}: skipped")
-            continue
-        n, m = json.loads(widths.read_text())["chosen"]
-        for final in sorted((runs / name / f"N{n}-M{m}").glob("lmbda-*/final.json")):
-            config = json.loads(final.read_text())
+        for config in best_runs(runs, name):
+            n, m = config["N"], config["M"]
             model = build_model(name, n, m)
-            state = torch.load(final.parent / "model.pth", weights_only=True)
+            state = torch.load(config["dir"] / "model.pth", weights_only=True)
             model.load_state_dict(state)  # with the CDF tables stored at the end
             model.eval()
             parts, real, ideal = [], [], []
@@ -147,7 +157,7 @@ def compressai_points(
                 ideal += b
             yield Point(
                 name,
-                f"lambda={config['lmbda']:g}",
+                f"lambda={config['lmbda']:g}, N={n}, M={m}",
                 torch.cat(parts),
                 real,
                 ideal,
