@@ -10,10 +10,13 @@ Two kinds of real data:
   that uses it is marked ``full_data`` and is skipped when the data is absent,
   unless ``COMPRESSAI_HQA_REQUIRE_FULL_DATA=1`` (CI) makes that a failure.
 
-CI's two policies (``.ci/run``): ``COMPRESSAI_HQA_ALLOWED_SKIPS`` (the names of
+CI's policies (``.ci/run``): ``COMPRESSAI_HQA_ALLOWED_SKIPS`` (the names of
 :data:`ALLOWED_SKIPS` it accepts, comma-separated; empty: none) turns any other
-skip into a failure, and ``COMPRESSAI_HQA_REQUIRE_INSTALLED=1`` stops the run
-unless ``compressai_hqa`` is imported from an installed copy, not this tree.
+skip into a failure; ``COMPRESSAI_HQA_SKIP_LOG=FILE`` appends the id of every
+skipped test to FILE (CI runs them again with the full data);
+``COMPRESSAI_HQA_REQUIRE_INSTALLED=1`` stops the run unless ``compressai_hqa`` is
+imported from an installed copy, not this tree, and sets ``PYTHONSAFEPATH=1`` for
+the tests' subprocesses (``python -m`` then does not import from the cwd).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "COMPRESSAI_HQA_DATA"
 REQUIRE_VARIABLE = "COMPRESSAI_HQA_REQUIRE_FULL_DATA"
 SKIPS_VARIABLE = "COMPRESSAI_HQA_ALLOWED_SKIPS"
+SKIP_LOG_VARIABLE = "COMPRESSAI_HQA_SKIP_LOG"
 INSTALLED_VARIABLE = "COMPRESSAI_HQA_REQUIRE_INSTALLED"
 #: Every reason a test may be skipped for in CI, by name: a text its skip reason
 #: contains. Anything else (a missing extra's ``importorskip``, a new skip) fails
@@ -63,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{SKIPS_VARIABLE}: unknown {sorted(unknown)}; known: {sorted(ALLOWED_SKIPS)}"
         )
     if os.environ.get(INSTALLED_VARIABLE) == "1":
+        os.environ["PYTHONSAFEPATH"] = "1"
         import _compressai_hqa_hook
         import compressai_hqa
 
@@ -100,6 +105,13 @@ def _enforce_skip_policy(report: pytest.TestReport | pytest.CollectReport) -> No
         f"these skips: {[ALLOWED_SKIPS[n.strip()] for n in allowed]} (tests/conftest.py"
         " ALLOWED_SKIPS)"
     )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    log = os.environ.get(SKIP_LOG_VARIABLE)
+    if log and report.skipped and not hasattr(report, "wasxfail"):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(report.nodeid + "\n")
 
 
 @pytest.hookimpl(hookwrapper=True)
