@@ -6,11 +6,13 @@ The wheel installs ``compressai_hqa_hook.pth``, which imports
 (or takes ``--wheel``), installs it without dependencies into a throwaway
 virtualenv (the hook imports nothing, so none are needed), and runs ``python -X
 importtime -c pass`` there ``--runs`` times with the ``.pth`` file in place and as
-many times with it renamed (so ``site`` skips it), alternately. It prints the
-medians of the summed import times (what ``-X importtime`` reports), of the
-hook's own line and of the wall-clock time of the whole interpreter, and their
-differences; exit status 1 when the import-time difference exceeds
-``--limit-ms`` (5 ms by default).
+many times with it renamed (so ``site`` skips it), each pair back to back in
+alternating order. It prints the medians of the summed import times (what ``-X
+importtime`` reports), of the hook's own line and of the wall-clock time of the
+whole interpreter, and the medians of the paired differences (robust to the slow
+drift of a shared machine); exit status 1 when the import-time difference exceeds
+``--limit-ms`` (5 ms by default) or torch, compressai or numpy is imported at
+start-up.
 
     python benchmarks/startup_cost.py
     python benchmarks/startup_cost.py --json benchmarks/results/startup-cost.json
