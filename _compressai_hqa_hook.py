@@ -43,7 +43,14 @@ _INJECTED = "__import__('_compressai_hqa_hook').adapt_eval_model(globals())"
 
 
 def supported(version: str) -> bool:
-    """Whether a CompressAI version string is in :data:`SUPPORTED`."""
+    """Whether a CompressAI version is one the hook acts on.
+
+    Args:
+        version: ``compressai.__version__`` (``"1.2.8"``, ``"1.2.9.dev3"``, ...).
+
+    Returns:
+        True when its first three numbers are in :data:`SUPPORTED`.
+    """
     parts = []
     for part in version.split(".")[:3]:
         digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
@@ -92,7 +99,11 @@ def _register(module: object) -> None:
 
 def adapt_eval_model(namespace: dict) -> None:
     """Called from CompressAI's ``eval_model`` script: HQA models get HQA's
-    evaluation (:func:`compressai_hqa.eval_model.compressai_script.adapt`)."""
+    evaluation (:func:`compressai_hqa.eval_model.compressai_script.adapt`).
+
+    Args:
+        namespace: the script's globals. A failure is a warning, never an error.
+    """
     try:
         from compressai_hqa.eval_model.compressai_script import adapt
 
@@ -198,9 +209,13 @@ class _Finder:
 
 
 def install() -> bool:
-    """Puts the finder first on ``sys.meta_path`` (once); False when turned off
-    by ``COMPRESSAI_HQA_AUTOREGISTER=0``. When CompressAI is already imported,
-    registers at once."""
+    """Puts the finder first on ``sys.meta_path`` (once); run on import.
+
+    When CompressAI is imported already, registers HQA at once.
+
+    Returns:
+        False when ``COMPRESSAI_HQA_AUTOREGISTER=0`` turns the hook off.
+    """
     if os.environ.get(ENV_VARIABLE, "1").strip() == "0":
         return False
     if not any(isinstance(f, _Finder) for f in sys.meta_path):

@@ -72,11 +72,19 @@ def pytest_configure(config: pytest.Config) -> None:
         import compressai_hqa
 
         for module in (compressai_hqa, _compressai_hqa_hook):
-            if Path(module.__file__).resolve().is_relative_to(ROOT):
+            if from_source_tree(module):
                 raise pytest.UsageError(
                     f"{INSTALLED_VARIABLE}=1 but {module.__name__} is imported from "
                     f"the source tree ({module.__file__}), not an installed copy"
                 )
+
+
+def from_source_tree(module: object) -> bool:
+    """Whether ``compressai_hqa`` or the start-up hook module is this tree's file
+    (an editable install, or the cwd on ``sys.path``) rather than an installed
+    copy (which may live in a virtualenv inside the tree)."""
+    path = Path(module.__file__).resolve()  # type: ignore[attr-defined]
+    return (path.parent if path.name == "__init__.py" else path).parent == ROOT
 
 
 def pytest_report_header() -> str:

@@ -11,7 +11,7 @@ import sys
 
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import ROOT, from_source_tree
 
 TESTS = """
 import pytest
@@ -63,7 +63,7 @@ def test_the_installed_copy_can_be_required() -> None:
         env={**os.environ, "COMPRESSAI_HQA_REQUIRE_INSTALLED": "1",
              "PYTHONSAFEPATH": "1"},
     )  # fmt: skip
-    if Path(compressai_hqa.__file__).resolve().is_relative_to(ROOT):
+    if from_source_tree(compressai_hqa):
         assert out.returncode != 0
         assert "compressai_hqa is imported from the source tree" in out.stderr
     else:
