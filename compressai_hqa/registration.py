@@ -8,7 +8,9 @@ whose ``from_state_dict`` refuses weights of another architecture). Its zoo and
 ``eval_model`` look models up in plain dicts (``compressai.zoo.image_models``,
 ``compressai.zoo.models``, ``compressai.zoo.image.model_architectures``):
 :func:`register`, here and nowhere else, adds HQA to them. It runs when
-``compressai_hqa`` is imported and is idempotent.
+``compressai_hqa`` is imported and is idempotent. CompressAI's own scripts never
+import this package: the start-up hook that the wheel installs
+(``_compressai_hqa_hook``) imports it as soon as CompressAI has been imported.
 """
 
 from __future__ import annotations

@@ -9,6 +9,14 @@ Two kinds of real data:
   ``$COMPRESSAI_HQA_DATA``, else ``../shared/data`` beside the repository. A test
   that uses it is marked ``full_data`` and is skipped when the data is absent,
   unless ``COMPRESSAI_HQA_REQUIRE_FULL_DATA=1`` (CI) makes that a failure.
+
+CI's policies (``.ci/run``): ``COMPRESSAI_HQA_ALLOWED_SKIPS`` (the names of
+:data:`ALLOWED_SKIPS` it accepts, comma-separated; empty: none) turns any other
+skip into a failure; ``COMPRESSAI_HQA_SKIP_LOG=FILE`` appends the id of every
+skipped test to FILE (CI runs them again with the full data);
+``COMPRESSAI_HQA_REQUIRE_INSTALLED=1`` stops the run unless ``compressai_hqa`` is
+imported from an installed copy, not this tree, and sets ``PYTHONSAFEPATH=1`` for
+the tests' subprocesses (``python -m`` then does not import from the cwd).
 """
 
 from __future__ import annotations
@@ -33,6 +41,18 @@ from compressai_hqa.configs import MNIST, HQAConfig, LayerConfig
 ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "COMPRESSAI_HQA_DATA"
 REQUIRE_VARIABLE = "COMPRESSAI_HQA_REQUIRE_FULL_DATA"
+SKIPS_VARIABLE = "COMPRESSAI_HQA_ALLOWED_SKIPS"
+SKIP_LOG_VARIABLE = "COMPRESSAI_HQA_SKIP_LOG"
+INSTALLED_VARIABLE = "COMPRESSAI_HQA_REQUIRE_INSTALLED"
+#: Every reason a test may be skipped for in CI, by name: a text its skip reason
+#: contains. Anything else (a missing extra's ``importorskip``, a new skip) fails
+#: the test when ``COMPRESSAI_HQA_ALLOWED_SKIPS`` is set.
+ALLOWED_SKIPS = {
+    # the full reference data (70,000 digits, Kodak, CelebA) is not beside the tree
+    "full_data": "full reference data not found",
+    # a copy of the tree without its git history (tests/test_training_resume.py)
+    "git_history": "is not in this checkout's history",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +61,77 @@ def pytest_configure(config: pytest.Config) -> None:
         f"full_data: needs the full reference data (${DATA_VARIABLE}, else "
         "../shared/data); added to every test that uses the full_data_root fixture",
     )
+    unknown = set(_allowed_skips() or ()) - ALLOWED_SKIPS.keys()
+    if unknown:
+        raise pytest.UsageError(
+            f"{SKIPS_VARIABLE}: unknown {sorted(unknown)}; known: {sorted(ALLOWED_SKIPS)}"
+        )
+    if os.environ.get(INSTALLED_VARIABLE) == "1":
+        os.environ["PYTHONSAFEPATH"] = "1"
+        import _compressai_hqa_hook
+        import compressai_hqa
+
+        for module in (compressai_hqa, _compressai_hqa_hook):
+            if from_source_tree(module):
+                raise pytest.UsageError(
+                    f"{INSTALLED_VARIABLE}=1 but {module.__name__} is imported from "
+                    f"the source tree ({module.__file__}), not an installed copy"
+                )
+
+
+def from_source_tree(module: object) -> bool:
+    """Whether ``compressai_hqa`` or the start-up hook module is this tree's file
+    (an editable install, or the cwd on ``sys.path``) rather than an installed
+    copy (which may live in a virtualenv inside the tree)."""
+    path = Path(module.__file__).resolve()  # type: ignore[attr-defined]
+    return (path.parent if path.name == "__init__.py" else path).parent == ROOT
+
+
+def pytest_report_header() -> str:
+    import compressai_hqa
+
+    return f"compressai_hqa: {Path(compressai_hqa.__file__).parent}"
+
+
+def _allowed_skips() -> list[str] | None:
+    value = os.environ.get(SKIPS_VARIABLE)
+    return None if value is None else [n for n in value.split(",") if n.strip()]
+
+
+def _enforce_skip_policy(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Turns a skip that :data:`ALLOWED_SKIPS` does not allow into a failure."""
+    allowed = _allowed_skips()
+    if allowed is None or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    if any(ALLOWED_SKIPS[name.strip()] in reason for name in allowed):
+        return
+    report.outcome = "failed"
+    report.longrepr = (
+        f"skipped ({reason}), but {SKIPS_VARIABLE}={','.join(allowed)!r} allows only "
+        f"these skips: {[ALLOWED_SKIPS[n.strip()] for n in allowed]} (tests/conftest.py"
+        " ALLOWED_SKIPS)"
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    log = os.environ.get(SKIP_LOG_VARIABLE)
+    if log and report.skipped and not hasattr(report, "wasxfail"):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(report.nodeid + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    outcome = yield
+    _enforce_skip_policy(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator:
+    outcome = yield
+    _enforce_skip_policy(outcome.get_result())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -197,6 +288,18 @@ def legacy_mnist_config(**recipe: object) -> dict:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op CPU thread during the test (so that its float reductions do
+    not depend on the machine's cores); the previous count is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

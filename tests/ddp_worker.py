@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from compressai_hqa.configs import get_config
-from compressai_hqa.layers import ProbabilisticQuantizer
+from compressai_hqa.layers import EMAQuantizer, ProbabilisticQuantizer
 from compressai_hqa.recipes import HAMS_MNIST, HQA_MNIST
 from compressai_hqa.training import TrainSettings, train
 
@@ -56,6 +56,15 @@ def main(data_root: str, output: str, reset_rule: str) -> None:
         if isinstance(module, ProbabilisticQuantizer) and module.training:
             resets.add_(module.reset_mask.sum())
 
+    # the EMA codebooks as seeded from the first batch, before any moving average
+    seeded: dict[int, torch.Tensor] = {}
+    init_from_data = EMAQuantizer.init_from_data
+
+    def recording_init(self: EMAQuantizer, z_e: torch.Tensor) -> None:
+        init_from_data(self, z_e)
+        seeded[id(self)] = self.codebook.clone()
+
+    EMAQuantizer.init_from_data = recording_init  # type: ignore[method-assign]
     torch.nn.modules.module.register_module_forward_hook(count_resets)
     model = train(settings)
     state = {k: v for k, v in model.state_dict().items() if k != "_extra_state"}
@@ -63,8 +72,15 @@ def main(data_root: str, output: str, reset_rule: str) -> None:
         f"usage.{i}": layer.quantizer.usage.clone()
         for i, layer in enumerate(model.layers)
     }
+    seeds = {
+        f"seeded.{i}": seeded[id(layer.quantizer)]
+        for i, layer in enumerate(model.layers)
+        if isinstance(layer.quantizer, EMAQuantizer)
+    }
     rank = dist.get_rank()
-    torch.save({**state, **usage, "resets": resets}, Path(output) / f"rank{rank}.pt")
+    torch.save(
+        {**state, **usage, **seeds, "resets": resets}, Path(output) / f"rank{rank}.pt"
+    )
     dist.destroy_process_group()
 
 

@@ -48,8 +48,8 @@ def _trained_posterior_entropy(scaling: str, steps: int = 400) -> float:
     return float(-(q * q.clamp_min(1e-30).log2()).sum(-1).mean())
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_per_position_scaling_keeps_the_posterior_stochastic() -> None:
-    torch.set_num_threads(1)
     position = _trained_posterior_entropy("position")
     original = _trained_posterior_entropy("original")
     assert position > ENTROPY_FLOOR_BITS > original, (position, original)

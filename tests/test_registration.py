@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -107,11 +108,14 @@ def test_only_the_models_and_register_touch_compressai() -> None:
     """The layers register nothing; the model classes enter CompressAI's registry
     through ``register_model`` when defined; the zoo tables are filled by
     ``register()`` alone (which ``import compressai_hqa`` runs)."""
+    # without the start-up hook, which registers on any import of CompressAI
+    env = {**os.environ, "COMPRESSAI_HQA_AUTOREGISTER": "0"}
     out = subprocess.run(
         [sys.executable, "-c", REGISTRATION_STEPS],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     assert out.stdout.splitlines() == [
         "layers []",

@@ -27,11 +27,11 @@ def _train(system: str, root: Path, output: Path, **kwargs) -> HQA:
     return train(settings)
 
 
+@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("system", list(SYSTEMS))
 def test_each_system_trains_saves_reloads_and_codes(
     system: str, mnist_root: Path, tmp_path: Path
 ) -> None:
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     _train(system, mnist_root, tmp_path / "run")
     state = torch.load(tmp_path / "run" / "model.pth", weights_only=True)
@@ -75,6 +75,7 @@ def test_vqvae_at_8_bits_has_a_1x1_code_grid() -> None:
     assert VQVAE_MNIST[16].layers[0].downsample_steps == 1
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_the_hams_target_is_the_lower_layers_code_indices(
     mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,7 +83,6 @@ def test_the_hams_target_is_the_lower_layers_code_indices(
     of the very input it encodes."""
     from compressai_hqa.models.layer import HQALayer
 
-    torch.set_num_threads(1)
     seen = []
     forward = HQALayer.forward
 
@@ -100,12 +100,12 @@ def test_the_hams_target_is_the_lower_layers_code_indices(
         assert codes.max() < model.layers[0].codebook_size
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_a_model_trained_with_another_recipe_loads_by_its_architecture_name(
     mnist_root: Path, tmp_path: Path
 ) -> None:
     """The recipe travels with the run, not the weights: a stack trained with
     another learning rate and reset rule loads as ``mnist``."""
-    torch.set_num_threads(1)
     output = tmp_path / "run"
     code = train_main([
         "--config", "mnist", "--data-root", str(mnist_root), "--output", str(output),

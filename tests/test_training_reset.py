@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from compressai_hqa import HQA
@@ -47,10 +48,10 @@ def _codes_used_after_training_layer_2(rule: str, root: Path, output: Path) -> i
     return code_statistics(model, held).codes_used
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_data_reset_uses_three_times_the_codes_of_the_paper_rule(
     tmp_path: Path, mnist_root: Path
 ) -> None:
-    torch.set_num_threads(1)
     paper = _codes_used_after_training_layer_2("paper", mnist_root, tmp_path / "p")
     data = _codes_used_after_training_layer_2("data", mnist_root, tmp_path / "d")
     assert data >= 3 * paper, (data, paper)

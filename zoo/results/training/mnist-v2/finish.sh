@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ships a finished MNIST stack (issue 9; v2 by default): stores the learned code prior in the
+# Ships a finished MNIST stack (v2 by default): stores the learned code prior in the
 # weights, copies them to zoo/ under their SHA-256, and measures every number of
 # the model card on the MNIST test set (the test set is used here only, after
 # every choice was made on the held-out training digits).
@@ -60,14 +60,33 @@ step() { # step OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
 
 # 1. The learned code prior (argmin codes of the 60,000 training digits) and the
 #    codec's rates on the test digits with the uniform and the learned prior.
-step "$run/hqa-mnist-prior.pth" python examples/estimate_prior.py --data-root "$data" \
-    --weights "$run/model.pth" --output "$run/hqa-mnist-prior.pth" \
+#    A smoke run's prior (FINISH_NUM_IMAGES: estimated on that many digits) goes to
+#    FINISH_OUT, never into the run folder, where a later full run would ship it;
+#    and a prior is kept only beside the rates measured with it, on as many digits.
+if [ -n "${FINISH_NUM_IMAGES:-}" ]; then
+    prior=$out/hqa-mnist-prior-first$FINISH_NUM_IMAGES.pth
+else
+    prior=$run/hqa-mnist-prior.pth
+fi
+if [ -e "$prior" ] && ! python -c '
+import json, sys
+try:
+    ok = json.load(open(sys.argv[1]))["num_images"] == int(sys.argv[2])
+except (OSError, KeyError, ValueError):
+    ok = False
+sys.exit(0 if ok else 1)' "$results/codec-mnist-test.json" "${FINISH_NUM_IMAGES:-10000}"; then
+    echo "finish.sh: $prior has no $results/codec-mnist-test.json of" \
+        "${FINISH_NUM_IMAGES:-10000} digits beside it: estimating it again" >&2
+    rm -f "$prior"
+fi
+step "$prior" python examples/estimate_prior.py --data-root "$data" \
+    --weights "$run/model.pth" --output "$prior" \
     --json "$results/codec-mnist-test.json" "${few[@]}"
 
-# 2. The shipped file, named after its SHA-256.
-sha=$(sha256sum "$run/hqa-mnist-prior.pth" | cut -d' ' -f1)
+# 2. The shipped file, named after its SHA-256 (a smoke run's stays in FINISH_OUT).
+sha=$(sha256sum "$prior" | cut -d' ' -f1)
 weights=$out/hqa-mnist-${sha:0:8}.pth
-[ -e "$weights" ] || cp "$run/hqa-mnist-prior.pth" "$weights"
+[ -e "$weights" ] || cp "$prior" "$weights"
 echo "finish.sh: weights $weights, SHA-256 $sha" >&2
 
 # 3. The cheap measurements first: what tests/test_zoo.py checks the shipped
