@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from compressai_hqa import zoo
-from compressai_hqa.baselines.kmeans import kmeans
+from compressai_hqa.baselines.clustering import kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics, entropy_bits
 from compressai_hqa.models import HQA

@@ -10,16 +10,18 @@ import torch
 
 from conftest import ROOT
 
+from compressai_hqa.baselines.clustering import (
+    _update,
+    assign,
+    kmeans,
+    kmeans_plusplus,
+)
 from compressai_hqa.baselines.kmeans import (
     KMeansCodec,
     _from_tiles,
     _to_tiles,
-    _update,
-    assign,
     code_grid,
     fit_kmeans,
-    kmeans,
-    kmeans_plusplus,
 )
 from compressai_hqa.eval_model.data import EvalImages
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate

@@ -8,8 +8,8 @@ so it loads with ``torch.load(..., weights_only=True)``::
      "layer_done": bool, "optimizer": ..., "scheduler": ..., "rng": {"cpu", "cuda"},
      "run": TrainSettings.fingerprint(), "elapsed_s": wall time of the layer}
 
-Checkpoints written before 0.2 hold the recipe inside ``run["config"]``;
-:func:`check_same_run` reads both forms, so such runs resume.
+Checkpoints of the first layout (the recipe inside ``run["config"]``) are
+read as the current one (:mod:`compressai_hqa.training.upgrade`).
 
 It is written atomically every ``checkpoint_every`` steps, at the end of each
 layer (with ``OUTPUT/model.pth``, the bare state dict) and on Ctrl-C; a run
@@ -28,11 +28,12 @@ import torch
 from compressai_hqa.configs import HQAConfig
 from compressai_hqa.files import atomic_save, load_torch_file
 from compressai_hqa.models import HQA, state_dict_config, truncate_state_dict
-from compressai_hqa.recipes import Recipe, legacy_recipe
+from compressai_hqa.recipes import Recipe
 from compressai_hqa.zoo import load_weights
 
 from .schedules import FlatCosineLR
 from .settings import TrainSettings
+from .upgrade import upgrade_checkpoint
 
 __all__ = [
     "CHECKPOINT",
@@ -81,7 +82,7 @@ class LayerState:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.step = int(checkpoint["step"])
-        self.elapsed_s = float(checkpoint.get("elapsed_s", 0.0))
+        self.elapsed_s = float(checkpoint["elapsed_s"])
 
     def save(
         self,
@@ -208,14 +209,13 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
         obj = {"state_dict": obj}
     if "_extra_state" not in obj["state_dict"]:
         raise CheckpointError(f"{path} is not an HQA checkpoint (no model config)")
-    return obj
+    return upgrade_checkpoint(obj)
 
 
 def check_same_run(stored: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     """Raises CheckpointError unless two run fingerprints agree.
 
-    The architecture and the recipe are compared as values, so a fingerprint
-    written before 0.2 (the recipe inside ``"config"``) matches the same run's.
+    The architecture and the recipe are compared as values.
     """
     for key in (
         "config",
@@ -236,14 +236,12 @@ def check_same_run(stored: dict[str, Any], current: dict[str, Any], path: Path) 
 
 def _run_value(fingerprint: dict[str, Any], key: str) -> Any:
     """A fingerprint's value for ``key``; the architecture and the recipe as
-    :class:`HQAConfig` and :class:`Recipe` (from the legacy form if needed)."""
+    :class:`HQAConfig` and :class:`Recipe`."""
     try:
         if key == "config":
             return HQAConfig.from_dict(fingerprint["config"])
         if key == "recipe":
-            if "recipe" in fingerprint:
-                return Recipe.from_dict(fingerprint["recipe"])
-            return legacy_recipe(fingerprint["config"])
+            return Recipe.from_dict(fingerprint["recipe"])
     except (KeyError, TypeError, ValueError):
         return None
     return fingerprint.get(key)
