@@ -1,4 +1,4 @@
-"""Tests of compressai_hqa.baselines.kmeans and examples/kmeans_baseline.py."""
+"""Tests of compressai_hqa.baselines.kmeans and zoo/tools/kmeans_baseline.py."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _images(n: int, size: int = 8, seed: int = 0) -> torch.Tensor:
 
 def _script():
     spec = importlib.util.spec_from_file_location(
-        "kmeans_baseline", ROOT / "examples" / "kmeans_baseline.py"
+        "kmeans_baseline", ROOT / "zoo" / "tools" / "kmeans_baseline.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -15,9 +15,9 @@ the layer's one codebook is), and the entropy (bits) of its assignments. Where
 most positions see the same thing (the black border of a digit at layer 1), that
 entropy is far below ``log2 K``: the reference for the code-entropy target.
 
-    python examples/code_usage.py --data-root ../shared/data
-    python examples/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
-    python examples/code_usage.py --data-root ../shared/data --kmeans 1000
+    python zoo/tools/code_usage.py --data-root ../shared/data
+    python zoo/tools/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
+    python zoo/tools/code_usage.py --data-root ../shared/data --kmeans 1000
 """
 
 from __future__ import annotations
