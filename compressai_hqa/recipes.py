@@ -43,6 +43,7 @@ __all__ = [
     "LayerRecipe",
     "LayerTraining",
     "Recipe",
+    "add_recipe",
     "default_recipe",
     "get_recipe",
 ]
@@ -278,6 +279,19 @@ def get_recipe(name: str | Recipe) -> Recipe:
         raise ValueError(
             f"unknown recipe {name!r}; available: {', '.join(sorted(RECIPES))}"
         ) from None
+
+
+def add_recipe(name: str, recipe: Recipe) -> None:
+    """Adds ``recipe`` to :data:`RECIPES` as ``name`` (again with the same value
+    is a no-op), for a model family of your own (``docs/extending.md``).
+
+    Raises:
+        ValueError: another recipe of that name exists.
+    """
+    known = RECIPES.get(name)
+    if known is not None and known != recipe:
+        raise ValueError(f"a different recipe named {name!r} exists")
+    RECIPES[name] = recipe
 
 
 def default_recipe(config: HQAConfig) -> Recipe:

@@ -105,9 +105,7 @@ def test_kmeans_entropy_is_low_where_the_latent_repeats() -> None:
     the k-means codes of z_e are few and uneven; on noise they spread over all K."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "code_usage", TOOLS / "code_usage.py"
-    )
+    spec = importlib.util.spec_from_file_location("code_usage", TOOLS / "code_usage.py")
     assert spec is not None and spec.loader is not None
     code_usage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(code_usage)
