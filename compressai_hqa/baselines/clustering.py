@@ -1,8 +1,8 @@
 """k-means clustering of many problems at once: k-means++ seeding, Lloyd iterations.
 
-:func:`kmeans`: k-means++ seeding (D² sampling; D. Arthur and S. Vassilvitskii,
-"k-means++: The Advantages of Careful Seeding", SODA 2007) from a seeded CPU
-generator, then Lloyd iterations until no assignment changes, the
+:func:`run_kmeans`: k-means++ seeding (D² sampling; D. Arthur and S.
+Vassilvitskii, "k-means++: The Advantages of Careful Seeding", SODA 2007) from a
+seeded CPU generator, then Lloyd iterations until no assignment changes, the
 relative decrease of the objective falls to ``tol``, or ``max_iter``. Distances
 are float64, ``||x||² - 2 x·c + ||c||²`` by batched matrix products over chunks
 of points; a centroid left without points moves onto the point farthest from its
@@ -21,7 +21,7 @@ import torch
 
 from torch import Tensor
 
-__all__ = ["KMeansResult", "assign", "kmeans", "kmeans_plusplus"]
+__all__ = ["KMeansResult", "assign", "kmeans_plusplus", "run_kmeans"]
 
 # float64 values per chunk of the (positions, points, max(dim, K)) distance work.
 _CHUNK_ELEMENTS = 1 << 22
@@ -29,7 +29,7 @@ _CHUNK_ELEMENTS = 1 << 22
 
 @dataclass(frozen=True)
 class KMeansResult:
-    """What :func:`kmeans` returns.
+    """What :func:`run_kmeans` returns.
 
     Attributes:
         centroids: (K, D) float64, or (P, K, D) for P problems fitted together.
@@ -160,7 +160,7 @@ def _update(x: Tensor, index: Tensor, distance: Tensor, num_centroids: int) -> T
 
 
 @torch.no_grad()
-def kmeans(
+def run_kmeans(
     data: Tensor,
     num_centroids: int,
     *,

@@ -38,7 +38,7 @@ import torch.nn as nn
 
 from torch import Tensor
 
-from .clustering import KMeansResult, assign, kmeans
+from .clustering import KMeansResult, assign, run_kmeans
 
 __all__ = ["KMeansCodec", "code_grid", "fit_kmeans"]
 
@@ -193,7 +193,7 @@ def fit_kmeans(
             square number of codes times that (a product code, see
             :func:`code_grid`).
         code_bits: bits per code: 2^code_bits centroids per tile position.
-        max_iter, tol, seed, chunk_size, progress: see :func:`kmeans`.
+        max_iter, tol, seed, chunk_size, progress: see :func:`run_kmeans`.
 
     Returns:
         the codec (on the CPU) and the fit (centroids (P, K, D), history, ...).
@@ -201,7 +201,7 @@ def fit_kmeans(
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
     grid = code_grid(bits, tuple(images.shape[-2:]), code_bits)
-    result = kmeans(
+    result = run_kmeans(
         _to_tiles(images.cpu(), grid),
         2**code_bits,
         max_iter=max_iter,

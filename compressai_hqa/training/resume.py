@@ -1,9 +1,9 @@
 """Checkpoints: what a run writes so that it can resume, and where a run starts.
 
-``OUTPUT/checkpoint.pth`` (:data:`FORMAT`) holds tensors and plain values only,
-so it loads with ``torch.load(..., weights_only=True)``::
+``OUTPUT/checkpoint.pth`` (:data:`CHECKPOINT_FORMAT`) holds tensors and plain
+values only, so it loads with ``torch.load(..., weights_only=True)``::
 
-    {"format": FORMAT, "state_dict": the stack up to the layer being trained
+    {"format": CHECKPOINT_FORMAT, "state_dict": the stack up to the layer being trained
      (with its config, see compressai_hqa.models.state), "layer": l, "step": s,
      "layer_done": bool, "optimizer": ..., "scheduler": ..., "rng": {"cpu", "cuda"},
      "run": TrainSettings.fingerprint(), "elapsed_s": wall time of the layer}
@@ -37,7 +37,7 @@ from .upgrade import upgrade_checkpoint
 
 __all__ = [
     "CHECKPOINT",
-    "FORMAT",
+    "CHECKPOINT_FORMAT",
     "MODEL",
     "CheckpointError",
     "LayerState",
@@ -46,7 +46,7 @@ __all__ = [
     "start_of_run",
 ]
 
-FORMAT = "compressai_hqa.train/1"
+CHECKPOINT_FORMAT = "compressai_hqa.train/1"
 #: File names in the run's output folder.
 CHECKPOINT = "checkpoint.pth"
 MODEL = "model.pth"
@@ -93,7 +93,7 @@ class LayerState:
     ) -> None:
         """Writes ``checkpoint.pth`` at :attr:`step` (and ``model.pth`` if done)."""
         checkpoint = {
-            "format": FORMAT,
+            "format": CHECKPOINT_FORMAT,
             "state_dict": self.stack.state_dict(),
             "layer": self.layer,
             "step": self.step,
@@ -142,7 +142,7 @@ def start_of_run(settings: TrainSettings) -> Start:
     path = Path(settings.output) / CHECKPOINT
     if settings.resume:
         state = load_training_checkpoint(path)
-        if state.get("format") != FORMAT:
+        if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a training checkpoint")
         check_same_run(state["run"], settings.fingerprint(), path)
         model = _from_state_dict(state["state_dict"], n, path)
