@@ -40,79 +40,36 @@ command continues an interrupted run. Budgets (``--budget``):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import platform
 import shlex
 import sys
 import time
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from compressai_hqa import HQA, Decoding
-from compressai_hqa.baselines.kmeans import fit_kmeans
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from table3_report import markdown, plot, rows_of
+from table3_runs import BUDGETS, Budget, train_system, training_seconds
+from table3_scores import (
+    Evaluator,
+    decode_mode,
+    evaluate_kmeans,
+    evaluate_system,
+    summary_of_originals,
+)
+
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.data import EvalImages
-from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate, summary
-from compressai_hqa.files import atomic_write
-from compressai_hqa.systems import SYSTEMS, System
-from compressai_hqa.training import TrainSettings, train
-from compressai_hqa.training.resume import CHECKPOINT, MODEL, load_training_checkpoint
+from compressai_hqa.systems import SYSTEMS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RATES = (8, 32, 128, 512, 2048)
-#: Paper Table 3 (8 bits, MNIST test set, 10 runs): MSE, rFID, class error (%).
-PAPER = {
-    "none": (0.000, 0.0, 3.13),
-    "vqvae": (0.040, 85.9, 21.6),
-    "hams": (0.090, 45.6, 29.9),
-    "hams-gs": (0.108, 38.6, 51.1),
-    "hams-mse": (0.052, 36.0, 11.1),
-    "hams-gs-mse": (0.054, 21.0, 10.6),
-    "hqa": (0.053, 22.8, 12.4),
-}
-METRICS = (("mse", "MSE"), ("rfid", "rFID"), ("class_error", "class. error (%)"))
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How much every system gets.
-
-    Args:
-        name: ``cpu``, ``paper`` or ``smoke``.
-        steps: steps per layer (None: each recipe's own).
-        batch_size: batch size (None: each recipe's own).
-        seeds: training seeds.
-        rfid_n: test digits whose reconstructions enter rFID (0: no rFID).
-        test_n: test digits evaluated (None: all 10,000).
-        kmeans_train: training digits the k-means floor is fitted on (None: all).
-        kmeans_iter: Lloyd iterations at most.
-    """
-
-    name: str
-    steps: int | None
-    batch_size: int | None
-    seeds: tuple[int, ...]
-    rfid_n: int
-    test_n: int | None = None
-    kmeans_train: int | None = None
-    kmeans_iter: int = 100
-
-
-BUDGETS = {
-    "cpu": Budget("cpu", 500, 128, (0,), 500),
-    "paper": Budget("paper", None, None, tuple(range(10)), 10_000),
-    "smoke": Budget(
-        "smoke", 2, 16, (0,), 10, test_n=100, kmeans_train=1000, kmeans_iter=3
-    ),
-}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -193,347 +150,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# ----------------------------------------------------------------- training
-def training_jobs(system: System, seed: int) -> dict[str, tuple[Any, int]]:
-    """Run name -> (config, layers) of the models ``system`` trains for ``seed``."""
-    if not system.flat:
-        return {f"{system.name}-s{seed}": (system.config, system.config.num_layers)}
-    return {
-        f"{system.name}-{config.name.rsplit('-', 1)[1]}-s{seed}": (config, n)
-        for config, n in system.rates().values()
-    }
-
-
-def _finished(run: Path, layers: int) -> bool:
-    if not (run / CHECKPOINT).is_file() or not (run / MODEL).is_file():
-        return False
-    state = load_training_checkpoint(run / CHECKPOINT)
-    return int(state["layer"]) == layers and bool(state["layer_done"])
-
-
-def train_system(args: argparse.Namespace, system: System, seed: int) -> None:
-    budget: Budget = args.budget
-    for name, (config, layers) in training_jobs(system, seed).items():
-        run = args.output / "runs" / name
-        if _finished(run, layers):
-            continue
-        print(f"training {name} ({config.name})", file=sys.stderr, flush=True)
-        settings = TrainSettings(
-            config=config,
-            recipe=system.recipe,
-            system=system.name,
-            data_root=args.data_root,
-            output=run,
-            layers=layers,
-            steps=budget.steps,
-            batch_size=budget.batch_size,
-            resume=(run / CHECKPOINT).is_file(),
-            seed=seed,
-            device=args.device,
-            compile=args.compile,
-            checkpoint_every=250,
-            log_every=50,
-            eval_images=min(1000, budget.test_n or 1000),
-            progress=args.progress,
-            tensorboard=False,
-        )
-        train(settings)
-
-
-# --------------------------------------------------------------- evaluation
-def decode_mode(system: System) -> str:
-    """``"sample"`` for stochastic posteriors (paper Algorithm 3), else argmin."""
-    return (
-        "sample" if system.config.layers[0].quantizer == "probabilistic" else "argmin"
-    )
-
-
-@dataclass
-class Evaluator:
-    """The test digits, the classifier and (lazily) the Inception network."""
-
-    images: EvalImages
-    rfid_n: int
-    progress: bool
-    device: torch.device
-    classifier: Any = None
-    inception: Any = None
-    reference: Any = None
-
-    def __post_init__(self) -> None:
-        from compressai_hqa.metrics.classifier import load_classifier
-
-        self.classifier = load_classifier(self.device)
-        if self.rfid_n:
-            from compressai_hqa.eval_model.rfid import reference_features
-            from compressai_hqa.metrics.fid import load_inception
-
-            self.inception = load_inception(self.device)
-            self.reference = reference_features(
-                self.images, self.rfid_n, self.inception, progress=self.progress
-            )
-
-    def __call__(self, codec: Any, decode: str) -> dict[str, float]:
-        options = EvalOptions(
-            entropy_estimation=True,
-            decoding=Decoding(decode, seed=0),
-            batch_size=500,
-        )
-        out = summary(
-            codec,
-            self.images,
-            options,
-            self.classifier,
-            self.rfid_n,
-            self.inception,
-            self.reference,
-        )
-        out["mse_argmin"] = out["mse"]
-        if decode != "argmin":  # the MSE of argmin decoding too (no classifier)
-            argmin = replace(options, decoding=Decoding("argmin", seed=0))
-            out["mse_argmin"] = evaluate(codec, self.images, argmin).metrics["mse"]
-        return out
-
-
-def _cached(path: Path, compute: Any, *args: Any) -> dict[str, Any]:
-    """``compute(*args)``, kept in ``path`` (JSON): a rerun reads it back."""
-    if path.is_file():
-        return json.loads(path.read_text())
-    tic = time.perf_counter()
-    result = compute(*args)
-    result["wall_s"] = time.perf_counter() - tic
-    atomic_write(path, lambda f: f.write(json.dumps(result, indent=2).encode()))
-    return result
-
-
-def _score_model(
-    weights: Path, layers: int, decode: str, evaluator: Evaluator
-) -> dict[str, Any]:
-    state = torch.load(weights, weights_only=True)
-    model = HQA.from_state_dict(state, num_layers=layers).eval()
-    result = evaluator(model.to(evaluator.device), decode)
-    return {"bits": model.bits(32, 32), "decode": decode, **result}
-
-
-def _score_kmeans(
-    train_images: torch.Tensor, bits: int, budget: Budget, evaluator: Evaluator
-) -> dict[str, Any]:
-    codec, fit = fit_kmeans(train_images, bits, max_iter=budget.kmeans_iter, seed=0)
-    result = evaluator(codec.to(evaluator.device), "argmin")
-    return {"bits": bits, "decode": "argmin", "iterations": fit.iterations, **result}
-
-
-def evaluate_system(
-    args: argparse.Namespace, system: System, seed: int, evaluator: Evaluator
-) -> dict[int, dict[str, Any]]:
-    """Bits -> metrics of ``system`` trained with ``seed``."""
-    jobs = training_jobs(system, seed)
-    out = {}
-    for bits, (config, layers) in sorted(system.rates().items()):
-        name = next(n for n, (c, _) in jobs.items() if c == config)
-        weights = args.output / "runs" / name / MODEL
-        path = args.output / "eval" / f"{system.name}-s{seed}-b{bits}.json"
-        out[bits] = _cached(
-            path, _score_model, weights, layers, decode_mode(system), evaluator
-        )
-    return out
-
-
-def evaluate_kmeans(
-    args: argparse.Namespace, train_images: torch.Tensor, evaluator: Evaluator
-) -> dict[int, dict[str, Any]]:
-    """Bits -> metrics of the k-means floor (fitted once, seed 0)."""
-    return {
-        bits: _cached(
-            args.output / "eval" / f"kmeans-b{bits}.json",
-            _score_kmeans,
-            train_images,
-            bits,
-            args.budget,
-            evaluator,
-        )
-        for bits in RATES
-    }
-
-
-def training_seconds(args: argparse.Namespace, systems: Sequence[System]) -> float:
-    """Wall seconds of every finished layer of ``systems``' runs (resumes included)."""
-    total = 0.0
-    for seed in args.budget.seeds:
-        for system in systems:
-            for name in training_jobs(system, seed):
-                path = args.output / "runs" / name / "layer_metrics.csv"
-                if path.is_file():
-                    with path.open(newline="") as f:
-                        total += sum(float(r["wall_s"]) for r in csv.DictReader(f))
-    return total
-
-
-# ------------------------------------------------------------------ report
-def aggregate(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and 95 % confidence half-width (Student t) over seeds."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, None
-    from scipy.stats import t
-
-    half = (
-        t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-    )
-    return mean, float(half)
-
-
-def _cell(key: str, mean: float, half: float | None) -> str:
-    scale, digits = (100.0, 1) if key == "class_error" else (1.0, 1)
-    if key.startswith("mse"):
-        digits = 4
-    text = f"{mean * scale:.{digits}f}"
-    return text if half is None else f"{text} ± {half * scale:.{digits}f}"
-
-
-def _paper(name: str, index: int) -> str:
-    row = PAPER.get(name)
-    if row is None:
-        return "-"
-    return f"{row[index]:.3f}" if index == 0 else f"{row[index]:.1f}"
-
-
-def markdown(report: dict[str, Any]) -> str:
-    rows = report["rows"]
-    budget = report["budget"]
-    steps = budget["steps"] or "each recipe's"
-    batch = budget["batch_size"] or "each recipe's"
-    lines = [
-        "# Paper Table 3, rerun",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Budget: `{budget['name']}`: {steps} steps per layer, batch {batch}, "
-        f"seeds {', '.join(map(str, budget['seeds']))}; "
-        f"{report['test_n']} MNIST test digits, rFID on the first "
-        f"{report['rfid_n']} (the same for every system).  ",
-        f"Hardware: {report['hardware']}. Compute in all: training "
-        f"{report['train_s'] / 60:.0f} min, evaluation {report['eval_s'] / 60:.0f} min "
-        "(the runs' `layer_metrics.csv` and `eval/*.json`, over every interrupted "
-        f"and resumed invocation); this invocation {report['wall_s'] / 60:.0f} min.",
-        "",
-        "## 8 bits per image (one code per digit): ours beside the paper's",
-        "",
-        "| System | MSE | paper | rFID | paper | class. error (%) | paper "
-        "| decode | MSE (argmin) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        at8 = row["rates"].get("8")
-        if at8 is None:
-            continue
-        cells = [row["label"]]
-        for i, (key, _) in enumerate(METRICS):
-            value = at8.get(key)
-            cells += [_cell(key, *value) if value else "-", _paper(row["name"], i)]
-        cells += [row["decode"], _cell("mse", *at8["mse_argmin"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    for key, label in METRICS:
-        lines += [
-            "",
-            f"## {label} at every rate (Figure 3)",
-            "",
-            "| System | " + " | ".join(f"{b} bits" for b in RATES) + " |",
-            "|---|" + "---|" * len(RATES),
-        ]
-        for row in rows:
-            cells = [row["label"]]
-            for bits in RATES:
-                value = row["rates"].get(str(bits), {}).get(key)
-                cells.append(_cell(key, *value) if value else "-")
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Means over the seeds, with the 95 % confidence half-width (Student t) "
-        "when there are several. The paper's numbers are its Table 3 (10 runs, "
-        "rFID on 10,000 digits, its own classifier). k-means is the fixed-rate "
-        "floor: 256 centroids per code on HQA's code grid "
-        "(compressai_hqa.baselines.kmeans).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def plot(report: dict[str, Any], results: Path) -> list[Path]:
-    from matplotlib.figure import Figure
-
-    paths = []
-    for key, label in METRICS:
-        fig = Figure(figsize=(6.0, 4.5), dpi=100)
-        ax = fig.subplots()
-        for row in report["rows"]:
-            points = [
-                (int(b), m[key][0]) for b, m in row["rates"].items() if m.get(key)
-            ]
-            if not points:
-                continue
-            xs, ys = zip(*sorted(points), strict=True)
-            scale = 100.0 if key == "class_error" else 1.0
-            if row["name"] == "none":  # the originals: a level at every rate
-                ax.axhline(ys[0] * scale, color="black", linestyle=":", linewidth=1,
-                           label=row["label"])  # fmt: skip
-                continue
-            style = "--" if row["name"] == "kmeans" else "-"
-            ax.plot(
-                xs,
-                [y * scale for y in ys],
-                style,
-                marker="o",
-                linewidth=1,
-                label=row["label"],
-            )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("bits per image")
-        ax.set_ylabel(label)
-        ax.set_title(f"MNIST test: {label} vs rate")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = results / f"table3-{key.replace('_', '-')}.png"
-        fig.savefig(path)
-        paths.append(path)
-    return paths
-
-
-def _rows(
-    per_seed: dict[str, list[dict[int, dict[str, Any]]]],
-    labels: dict[str, str],
-    decodes: dict[str, str],
-) -> list[dict[str, Any]]:
-    rows = []
-    for name, seeds in per_seed.items():
-        rates: dict[str, dict[str, Any]] = {}
-        for bits in sorted(seeds[0]):
-            metrics = {}
-            for key in (*[k for k, _ in METRICS], "mse_argmin"):
-                values = [s[bits][key] for s in seeds if key in s[bits]]
-                if values:
-                    metrics[key] = aggregate(values)
-            rates[str(bits)] = metrics
-        rows.append(
-            {
-                "name": name,
-                "label": labels[name],
-                "decode": decodes[name],
-                "seeds": len(seeds),
-                "rates": rates,
-            }
-        )
-    return rows
-
-
-def summary_of_originals(evaluator: Evaluator) -> dict[str, Any]:
-    """The "No compression" row: the classifier's error on the originals."""
-    from compressai_hqa.metrics.classifier import classification_error
-
-    images = evaluator.images
-    error = classification_error(evaluator.classifier, images.images, images.labels)
-    return {"mse": 0.0, "mse_argmin": 0.0, "rfid": 0.0, "class_error": error}
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     budget: Budget = args.budget
@@ -588,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "hardware": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, device {device}, "
         f"torch {torch.__version__}",
-        "rows": _rows(per_seed, labels, decodes),
+        "rows": rows_of(per_seed, labels, decodes),
         "train_s": training_seconds(args, systems),
         "eval_s": sum(
             r.get("wall_s", 0.0)

@@ -8,12 +8,8 @@ trained it; how a stack is trained (optimiser, schedules, loss weights, code
 resetting) is a :class:`~compressai_hqa.recipes.Recipe`, which travels with the
 run. Configs are plain values (:meth:`HQAConfig.to_dict`) and load with
 ``torch.load(..., weights_only=True)``. The tables cited are those of the HQA
-paper (see :class:`compressai_hqa.HQA`).
-
-Before version 0.2 one ``HQAConfig`` held the recipe too; :meth:`HQAConfig.from_dict`
-reads such dicts (weights and checkpoints written then) and drops the recipe's
-keys (:data:`LEGACY_RECIPE_KEYS`; :func:`compressai_hqa.recipes.legacy_recipe`
-recovers them).
+paper (see :class:`compressai_hqa.HQA`). The named configs are looked up by name
+in the registry of model families, :mod:`compressai_hqa.families`.
 """
 
 from __future__ import annotations
@@ -26,11 +22,9 @@ from typing import Any
 
 __all__ = [
     "CELEBA64",
-    "CONFIGS",
     "HAMS_GS_MNIST",
     "HAMS_MNIST",
     "HAMS_MSE_MNIST",
-    "LEGACY_RECIPE_KEYS",
     "MNIST",
     "MNIST_WIDE",
     "QUANTIZERS",
@@ -39,7 +33,6 @@ __all__ = [
     "HQAConfig",
     "LayerConfig",
     "check_compatible",
-    "get_config",
 ]
 
 #: How a layer quantises: ``"probabilistic"`` (HQA: posterior softmax(-d),
@@ -52,28 +45,9 @@ QUANTIZERS = ("probabilistic", "ema")
 #: indices of the layer below, cross-entropy; HAMs). Layer 1 predicts pixels.
 TARGETS = ("mse", "ce")
 
-#: Keys of pre-0.2 config dicts that belong to the recipe: top level, per layer.
-LEGACY_RECIPE_KEYS = (
-    (
-        "lr",
-        "lr_final_ratio",
-        "lr_flat_fraction",
-        "grad_clip",
-        "temp_start",
-        "temp_end",
-        "reset_window",
-        "reset_threshold",
-        "reset_fraction",
-        "reset_noise",
-        "reset_rule",
-        "loss_scaling",
-    ),
-    ("beta_entropy", "beta_commit", "steps", "batch_size"),
-)
-
-# Fields added in 0.2: :meth:`LayerConfig.architecture` lists them only when they
-# differ from these defaults, so that the architecture of earlier configs (and
-# with it the weights fingerprint of .hqa files) is unchanged.
+# Fields that :meth:`LayerConfig.architecture` lists only when they differ from
+# these values: the architecture of a layer that does not use them (and with it
+# the weights fingerprint in .hqa files) does not mention them.
 _ADDED_FIELDS = {"downsample_steps": 1, "quantizer": "probabilistic", "target": "mse"}
 
 
@@ -152,7 +126,8 @@ class LayerConfig:
         return 2**self.downsample_steps if self.downsample else 1
 
     def architecture(self) -> dict[str, Any]:
-        """The fields as plain values, those added in 0.2 only when not default."""
+        """The fields as plain values; ``downsample_steps``, ``quantizer`` and
+        ``target`` only when they are not 1, ``"probabilistic"`` and ``"mse"``."""
         return {
             k: v
             for k, v in dataclasses.asdict(self).items()
@@ -219,16 +194,16 @@ class HQAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HQAConfig:
-        """Inverse of :meth:`to_dict`; also reads pre-0.2 dicts, whose recipe keys
-        (:data:`LEGACY_RECIPE_KEYS`) it drops. Other unknown keys are an error."""
-        top_keys, layer_keys = LEGACY_RECIPE_KEYS
-        data = {k: v for k, v in data.items() if k not in top_keys}
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            TypeError: unknown or missing keys.
+            ValueError: invalid values.
+        """
+        data = dict(data)
         layers = tuple(
             LayerConfig(
-                **{
-                    **{k: v for k, v in layer.items() if k not in layer_keys},
-                    "dec_dilations": tuple(layer.get("dec_dilations", ())),
-                }
+                **{**layer, "dec_dilations": tuple(layer.get("dec_dilations", ()))}
             )
             for layer in data.pop("layers")
         )
@@ -319,8 +294,8 @@ def _celeba64() -> HQAConfig:
 
 
 MNIST: HQAConfig = _mnist()
-#: Table 10's recipe with the original code's widths (REFERENCE.md 3.8): wider
-#: upper layers, 8.1 M parameters instead of 0.57 M; layer 1 is identical.
+#: Table 10's recipe with the original code's widths: wider upper layers, 8.1 M
+#: parameters instead of 0.57 M; layer 1 is identical.
 MNIST_WIDE: HQAConfig = _mnist(
     "mnist-wide", enc=(16, 16, 32, 64, 128), dec=(16, 64, 256, 512, 1024)
 )
@@ -341,28 +316,6 @@ HAMS_MSE_MNIST: HQAConfig = _mnist("hams-mse-mnist", quantizer="ema")
 #: The flat VQ-VAEs of paper Table 14, by code grid: ``VQVAE_MNIST[1]`` is the
 #: 8-bit 1x1 one, ``VQVAE_MNIST[16]`` the 16x16 (2,048-bit) one.
 VQVAE_MNIST: dict[int, HQAConfig] = {32 >> s: _vqvae_mnist(s) for s in range(1, 6)}
-
-CONFIGS: dict[str, HQAConfig] = {
-    "mnist": MNIST,
-    "mnist-wide": MNIST_WIDE,
-    "celeba64": CELEBA64,
-    "hams-mnist": HAMS_MNIST,
-    "hams-gs-mnist": HAMS_GS_MNIST,
-    "hams-mse-mnist": HAMS_MSE_MNIST,
-    **{c.name: c for c in VQVAE_MNIST.values()},
-}
-
-
-def get_config(name: str | HQAConfig) -> HQAConfig:
-    """Looks a config up by name (``"mnist"``, ``"celeba64"``)."""
-    if isinstance(name, HQAConfig):
-        return name
-    try:
-        return CONFIGS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown HQA config {name!r}; available: {', '.join(sorted(CONFIGS))}"
-        ) from None
 
 
 def check_compatible(

@@ -30,6 +30,7 @@ from compressai_hqa.files import atomic_write, cache_dir
 
 __all__ = [
     "COLOR_MODES",
+    "DATASET_KINDS",
     "IMG_EXTENSIONS",
     "MNIST_FILES",
     "RandomCropFolder",
@@ -59,6 +60,12 @@ IMG_EXTENSIONS = (
 COLOR_MODES = ("L", "RGB")
 # PIL modes read without asking: palette and 1-bit images are decoded, alpha dropped.
 _NATIVE_MODES = {"L": "L", "1": "L", "LA": "L", "RGB": "RGB", "P": "RGB", "RGBA": "RGB"}
+
+#: Dataset transforms, how a model family's images are read: ``mnist`` (a root
+#: holding ``MNIST/raw``; digits resized to the config's size), ``faces`` (a folder
+#: of aligned faces: centre crop to a square, resize; in memory) and ``folder``
+#: (random crops of the config's size, through a DataLoader).
+DATASET_KINDS = ("mnist", "faces", "folder")
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

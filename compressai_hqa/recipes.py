@@ -20,7 +20,8 @@ import dataclasses
 from dataclasses import dataclass, replace
 from typing import Any
 
-from compressai_hqa.configs import LEGACY_RECIPE_KEYS, HQAConfig
+from compressai_hqa.configs import HQAConfig
+from compressai_hqa.families import family_of
 from compressai_hqa.layers.training_settings import (
     LAYER_TRAINING_DEFAULTS as _LAYER,
 )
@@ -31,21 +32,20 @@ from compressai_hqa.layers.training_settings import (
 )
 
 __all__ = [
-    "DEFAULT_RECIPES",
-    "HAMS_MNIST",
-    "HQA_CELEBA64",
-    "HQA_MNIST",
-    "HQA_MNIST_V2",
+    "HAMS_MNIST_RECIPE",
+    "HQA_CELEBA64_RECIPE",
+    "HQA_MNIST_RECIPE",
+    "HQA_MNIST_V2_RECIPE",
     "LOSS_SCALINGS",
     "RECIPES",
     "RESET_RULES",
-    "VQVAE_MNIST",
+    "VQVAE_MNIST_RECIPE",
     "LayerRecipe",
     "LayerTraining",
     "Recipe",
+    "add_recipe",
     "default_recipe",
     "get_recipe",
-    "legacy_recipe",
 ]
 
 
@@ -193,25 +193,6 @@ class Recipe:
         return cls(layers=(LayerRecipe(),) * num_layers, **changes)
 
 
-def legacy_recipe(config: dict[str, Any]) -> Recipe:
-    """The recipe held by a pre-0.2 config dict (weights, checkpoints, runs).
-
-    Raises:
-        ValueError: ``config`` is not such a dict.
-    """
-    top_keys, layer_keys = LEGACY_RECIPE_KEYS
-    try:
-        shared = {k: config[k] for k in top_keys if k in config}
-        lr = shared.pop("lr", 4e-4)
-        layers = tuple(
-            LayerRecipe(lr=lr, **{k: layer[k] for k in layer_keys if k in layer})
-            for layer in config["layers"]
-        )
-        return Recipe(layers=layers, **shared)
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"not a pre-0.2 HQA config dict ({err})") from None
-
-
 def _hqa_mnist(**changes: Any) -> Recipe:
     """Paper Table 10 and C.1: 18k steps of batch 512, RAdam 4e-4, beta 1e-3,
     temperature 0.66 -> 0.01, the paper's code resetting."""
@@ -261,39 +242,35 @@ def _vqvae_mnist() -> Recipe:
 
 
 #: Paper Table 10 (HQA on MNIST).
-HQA_MNIST: Recipe = _hqa_mnist()
-#: This project's MNIST recipe (issue 9's ablation, zoo/results/ablation/): Table
-#: 10 with the data-driven code reset and per-position loss scaling.
-HQA_MNIST_V2: Recipe = _hqa_mnist(reset_rule="data", loss_scaling="position")
+HQA_MNIST_RECIPE: Recipe = _hqa_mnist()
+#: This project's MNIST recipe, chosen by an ablation on held-out training digits
+#: (the model card, ``zoo/README.md``): Table 10 with the data-driven code reset
+#: and per-position loss scaling.
+HQA_MNIST_V2_RECIPE: Recipe = _hqa_mnist(reset_rule="data", loss_scaling="position")
 #: Paper Table 9 (HQA on CelebA 64x64).
-HQA_CELEBA64: Recipe = _hqa_celeba64()
+HQA_CELEBA64_RECIPE: Recipe = _hqa_celeba64()
 #: Paper Table 12 (HAMs on MNIST).
-HAMS_MNIST: Recipe = _hams_mnist()
+HAMS_MNIST_RECIPE: Recipe = _hams_mnist()
 #: Paper Table 14 (the flat VQ-VAEs on MNIST).
-VQVAE_MNIST: Recipe = _vqvae_mnist()
+VQVAE_MNIST_RECIPE: Recipe = _vqvae_mnist()
 
+#: The named recipes (``--recipe NAME``); a model family names its default one
+#: (:attr:`compressai_hqa.families.Family.recipe`).
 RECIPES: dict[str, Recipe] = {
-    "hqa-mnist": HQA_MNIST,
-    "hqa-mnist-v2": HQA_MNIST_V2,
-    "hqa-celeba64": HQA_CELEBA64,
-    "hams-mnist": HAMS_MNIST,
-    "vqvae-mnist": VQVAE_MNIST,
-}
-
-#: The recipe (a name in :data:`RECIPES`) each named architecture is trained with
-#: by default; the flat VQ-VAEs take ``"vqvae-mnist"``.
-DEFAULT_RECIPES: dict[str, str] = {
-    "mnist": "hqa-mnist",
-    "mnist-wide": "hqa-mnist",
-    "celeba64": "hqa-celeba64",
-    "hams-mnist": "hams-mnist",
-    "hams-gs-mnist": "hqa-mnist",
-    "hams-mse-mnist": "hams-mnist",
+    "hqa-mnist": HQA_MNIST_RECIPE,
+    "hqa-mnist-v2": HQA_MNIST_V2_RECIPE,
+    "hqa-celeba64": HQA_CELEBA64_RECIPE,
+    "hams-mnist": HAMS_MNIST_RECIPE,
+    "vqvae-mnist": VQVAE_MNIST_RECIPE,
 }
 
 
 def get_recipe(name: str | Recipe) -> Recipe:
-    """Looks a recipe up by name (``"hqa-mnist"``, ``"hams-mnist"``, ...)."""
+    """Looks a recipe up by name (``"hqa-mnist"``, ``"hams-mnist"``, ...).
+
+    Raises:
+        ValueError: no such recipe.
+    """
     if isinstance(name, Recipe):
         return name
     try:
@@ -304,10 +281,24 @@ def get_recipe(name: str | Recipe) -> Recipe:
         ) from None
 
 
+def add_recipe(name: str, recipe: Recipe) -> None:
+    """Adds ``recipe`` to :data:`RECIPES` as ``name`` (again with the same value
+    is a no-op), for a model family of your own (``docs/extending.md``).
+
+    Raises:
+        ValueError: another recipe of that name exists.
+    """
+    known = RECIPES.get(name)
+    if known is not None and known != recipe:
+        raise ValueError(f"a different recipe named {name!r} exists")
+    RECIPES[name] = recipe
+
+
 def default_recipe(config: HQAConfig) -> Recipe:
-    """The recipe ``config`` is trained with by default: its paper table for the
-    named architectures, else :meth:`Recipe.uniform` (Table 10's values)."""
-    if config.name.startswith("vqvae-mnist-"):
-        return VQVAE_MNIST
-    name = DEFAULT_RECIPES.get(config.name)
-    return RECIPES[name] if name else Recipe.uniform(config.num_layers)
+    """The recipe ``config`` is trained with by default: its family's
+    (:mod:`compressai_hqa.families`), else :meth:`Recipe.uniform` (Table 10's
+    values) for a config of no family."""
+    family = family_of(config)
+    if family is None:
+        return Recipe.uniform(config.num_layers)
+    return get_recipe(family.recipe)

@@ -1,9 +1,11 @@
 """The systems of paper Table 3 as (architecture, recipe) pairs on one implementation.
 
-Each trainable system is an :class:`~compressai_hqa.configs.HQAConfig` (what the
-network is) and a :class:`~compressai_hqa.recipes.Recipe` (how it is trained);
-``examples/train_hqa.py --system NAME`` trains it and every one loads as an
-:class:`~compressai_hqa.HQA`, so the same evaluation measures all of them. The
+Each row is a model family of :mod:`compressai_hqa.families` (its
+:class:`~compressai_hqa.configs.HQAConfig`: what the network is) with a
+:class:`~compressai_hqa.recipes.Recipe` (how it is trained: the family's own,
+unless the row differs); ``examples/train_hqa.py --system NAME`` trains it and
+every one loads as an :class:`~compressai_hqa.HQA`, so the same evaluation
+measures all of them. The
 paper ablates HQA back to HAMs (Fauw et al. 2019, Table 12) and to a flat VQ-VAE
 (Table 14):
 
@@ -31,17 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from compressai_hqa.configs import (
-    HAMS_GS_MNIST,
-    HAMS_MNIST,
-    HAMS_MSE_MNIST,
-    MNIST,
-    VQVAE_MNIST,
-    HQAConfig,
-)
-from compressai_hqa.recipes import HAMS_MNIST as HAMS_RECIPE
-from compressai_hqa.recipes import HQA_MNIST, HQA_MNIST_V2, Recipe
-from compressai_hqa.recipes import VQVAE_MNIST as VQVAE_RECIPE
+from compressai_hqa.configs import VQVAE_MNIST, HQAConfig
+from compressai_hqa.families import get_family
+from compressai_hqa.recipes import HQA_MNIST_V2_RECIPE, Recipe, get_recipe
 
 __all__ = ["SYSTEMS", "System", "bits_per_image", "get_system", "with_config"]
 
@@ -87,18 +81,29 @@ def bits_per_image(config: HQAConfig, num_layers: int) -> int:
     return side * side * config.layers[num_layers - 1].bits_per_code
 
 
-_GS = HQA_MNIST.replace_layers(beta_entropy=0.0, beta_commit=0.0)
+def _row(
+    name: str, label: str, family: str, recipe: Recipe | None = None, **kw: bool
+) -> System:
+    """A row on model family ``family``: its architecture, and its default recipe
+    unless ``recipe`` is given."""
+    known = get_family(family)
+    return System(name, label, known.config, recipe or get_recipe(known.recipe), **kw)
 
+
+#: The "+ GS" systems: Table 10's recipe without the entropy and commitment terms.
+_GS = get_recipe("hqa-mnist").replace_layers(beta_entropy=0.0, beta_commit=0.0)
+
+#: The rows of paper Table 3, by ``--system`` name.
 SYSTEMS: dict[str, System] = {
     s.name: s
     for s in (
-        System("vqvae", "VQ-VAE", VQVAE_MNIST[1], VQVAE_RECIPE, flat=True),
-        System("hams", "+ hierarchy (HAMs)", HAMS_MNIST, HAMS_RECIPE),
-        System("hams-gs", "HAMs + GS", HAMS_GS_MNIST, _GS),
-        System("hams-mse", "HAMs + MSE", HAMS_MSE_MNIST, HAMS_RECIPE),
-        System("hams-gs-mse", "HAMs + GS + MSE", MNIST, _GS),
-        System("hqa", "+ probabilistic loss (HQA)", MNIST, HQA_MNIST),
-        System("hqa-v2", "HQA, this project's recipe", MNIST, HQA_MNIST_V2),
+        _row("vqvae", "VQ-VAE", VQVAE_MNIST[1].name, flat=True),
+        _row("hams", "+ hierarchy (HAMs)", "hams-mnist"),
+        _row("hams-gs", "HAMs + GS", "hams-gs-mnist", _GS),
+        _row("hams-mse", "HAMs + MSE", "hams-mse-mnist"),
+        _row("hams-gs-mse", "HAMs + GS + MSE", "mnist", _GS),
+        _row("hqa", "+ probabilistic loss (HQA)", "mnist"),
+        _row("hqa-v2", "HQA, this project's recipe", "mnist", HQA_MNIST_V2_RECIPE),
     )
 }
 

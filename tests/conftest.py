@@ -271,8 +271,8 @@ def tiny_config(
 
 
 def legacy_mnist_config(**recipe: object) -> dict:
-    """The config dict 0.1 wrote for ``mnist`` (the recipe inside the config), as in
-    the checkpoint of the v2 retrain started with 0.1; ``recipe`` changes it."""
+    """The config dict of the first checkpoint layout for ``mnist`` (the recipe
+    inside the config); ``recipe`` changes it."""
     shared = dict(
         lr=4e-4, lr_final_ratio=0.1, lr_flat_fraction=2 / 3, grad_clip=1.0,
         temp_start=0.66, temp_end=0.01, reset_window=20, reset_threshold=0.03,

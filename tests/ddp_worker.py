@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from compressai_hqa.configs import get_config
+from compressai_hqa.families import get_config
 from compressai_hqa.layers import EMAQuantizer, ProbabilisticQuantizer
-from compressai_hqa.recipes import HAMS_MNIST, HQA_MNIST
+from compressai_hqa.recipes import HAMS_MNIST_RECIPE, HQA_MNIST_RECIPE
 from compressai_hqa.training import TrainSettings, train
 
 
@@ -31,10 +31,13 @@ def main(data_root: str, output: str, reset_rule: str) -> None:
 
             ProbabilisticQuantizer._seeds = no_seeds  # type: ignore[method-assign]
     if reset_rule == "hams":  # EMA codebooks and cross-entropy: all-reduced updates
-        config, recipe = get_config("hams-mnist"), replace(HAMS_MNIST, reset_window=3)
+        config, recipe = (
+            get_config("hams-mnist"),
+            replace(HAMS_MNIST_RECIPE, reset_window=3),
+        )
     else:
         config = get_config("mnist")
-        recipe = replace(HQA_MNIST, reset_rule=reset_rule, reset_window=3)
+        recipe = replace(HQA_MNIST_RECIPE, reset_rule=reset_rule, reset_window=3)
     settings = TrainSettings(
         config=config,
         recipe=recipe,

@@ -26,7 +26,7 @@ import sys
 
 import torch
 
-from compressai_hqa.configs import CONFIGS, HQAConfig, LayerConfig
+from compressai_hqa.configs import HQAConfig, LayerConfig
 
 try:
     from compressai_hqa import recipes
@@ -47,6 +47,24 @@ TINY = HQAConfig(
 )
 
 
+def _register_tiny() -> None:
+    """Makes ``--config tiny`` known to the code on the path, whichever it is."""
+    try:
+        from compressai_hqa.families import Family, add_family
+    except ImportError:  # before the registry of model families
+        from compressai_hqa.configs import CONFIGS
+
+        CONFIGS.setdefault("tiny", TINY)
+        if recipes is not None:  # 0.2: the recipe is separate
+            recipes.RECIPES.setdefault(
+                "tiny", recipes.Recipe.uniform(2, reset_window=3)
+            )
+            recipes.DEFAULT_RECIPES.setdefault("tiny", "tiny")
+        return
+    recipes.RECIPES.setdefault("tiny", recipes.Recipe.uniform(2, reset_window=3))
+    add_family(Family(TINY, "tiny", "mnist"))
+
+
 def main(argv: list[str]) -> int:
     stop_after, separator, *train_args = argv
     if separator != "--":
@@ -62,10 +80,7 @@ def main(argv: list[str]) -> int:
                 os.kill(os.getpid(), signal.SIGINT)
 
     torch.nn.modules.module.register_module_forward_hook(count)
-    CONFIGS.setdefault("tiny", TINY)
-    if recipes is not None:  # 0.2: the recipe is separate
-        recipes.RECIPES.setdefault("tiny", recipes.Recipe.uniform(2, reset_window=3))
-        recipes.DEFAULT_RECIPES.setdefault("tiny", "tiny")
+    _register_tiny()
     from compressai_hqa.training.cli import main as train_main
 
     try:

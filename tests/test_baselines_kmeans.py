@@ -1,4 +1,4 @@
-"""Tests of compressai_hqa.baselines.kmeans and examples/kmeans_baseline.py."""
+"""Tests of compressai_hqa.baselines.kmeans and zoo/tools/kmeans_baseline.py."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import torch
 
 from conftest import ROOT
 
+from compressai_hqa.baselines.clustering import (
+    _update,
+    assign,
+    kmeans_plusplus,
+    run_kmeans,
+)
 from compressai_hqa.baselines.kmeans import (
     KMeansCodec,
     _from_tiles,
     _to_tiles,
-    _update,
-    assign,
     code_grid,
     fit_kmeans,
-    kmeans,
-    kmeans_plusplus,
 )
 from compressai_hqa.eval_model.data import EvalImages
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
@@ -48,7 +50,7 @@ def _images(n: int, size: int = 8, seed: int = 0) -> torch.Tensor:
 
 def _script():
     spec = importlib.util.spec_from_file_location(
-        "kmeans_baseline", ROOT / "examples" / "kmeans_baseline.py"
+        "kmeans_baseline", ROOT / "zoo" / "tools" / "kmeans_baseline.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,7 +82,7 @@ def test_kmeans_plusplus_seeds_on_distinct_data_points() -> None:
 
 def test_lloyd_decreases_the_objective_to_a_fixed_point() -> None:
     x = _blobs(400, dim=4)
-    result = kmeans(x, 8, max_iter=200, seed=1)
+    result = run_kmeans(x, 8, max_iter=200, seed=1)
     history = torch.tensor(result.history)
     assert len(history) == result.iterations + 1 and result.iterations >= 2
     assert (history[1:] <= history[:-1] * (1 + 1e-12)).all()
@@ -98,11 +100,11 @@ def test_lloyd_decreases_the_objective_to_a_fixed_point() -> None:
 
 def test_tol_and_max_iter_stop_early() -> None:
     x = _blobs(400, dim=4)
-    capped = kmeans(x, 8, max_iter=1, seed=1)
+    capped = run_kmeans(x, 8, max_iter=1, seed=1)
     assert capped.iterations == 1 and len(capped.history) == 2
-    seeded_only = kmeans(x, 8, max_iter=0, seed=1)
+    seeded_only = run_kmeans(x, 8, max_iter=0, seed=1)
     assert seeded_only.iterations == 0 and not seeded_only.converged
-    loose = kmeans(x, 8, max_iter=200, tol=0.5, seed=1)
+    loose = run_kmeans(x, 8, max_iter=200, tol=0.5, seed=1)
     assert loose.converged and loose.iterations <= 2
 
 
@@ -117,8 +119,8 @@ def test_an_empty_centroid_moves_onto_the_farthest_point() -> None:
 
 def test_a_fixed_seed_reproduces_the_fit() -> None:
     x = _blobs(300)
-    a = kmeans(x, 6, seed=3)
-    b = kmeans(x, 6, seed=3, chunk_size=7)
+    a = run_kmeans(x, 6, seed=3)
+    b = run_kmeans(x, 6, seed=3, chunk_size=7)
     assert torch.equal(a.assignments, b.assignments)
     assert torch.allclose(a.centroids, b.centroids, rtol=0, atol=1e-12)
     assert a.history == pytest.approx(b.history, rel=1e-12)

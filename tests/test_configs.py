@@ -13,7 +13,6 @@ from compressai_hqa.configs import (
     VQVAE_MNIST,
     HQAConfig,
     LayerConfig,
-    get_config,
 )
 
 
@@ -63,16 +62,16 @@ def test_the_baselines_match_tables_12_and_14() -> None:
     ]  # fmt: skip
 
 
-def test_pre_0_2_config_dicts_load_without_their_recipe() -> None:
-    """Weights and checkpoints written before the split hold the recipe in the
-    config; it is dropped and the architecture compares equal."""
-    legacy = MNIST.to_dict()
-    legacy.update(lr=3e-4, reset_rule="data", loss_scaling="position", temp_start=0.5)
-    for layer in legacy["layers"]:
-        layer.update(beta_entropy=0.01, beta_commit=0.01, steps=10, batch_size=8)
-    assert HQAConfig.from_dict(legacy) == MNIST
-    # the architecture of an unchanged config, and so the .hqa fingerprint, is
-    # that of 0.1: the fields added since are listed only when not default
+def test_config_dicts_hold_the_architecture_only() -> None:
+    """A config dict with a recipe's keys is not an architecture (a training
+    checkpoint of the first layout is upgraded by the trainer, not here)."""
+    with_recipe = MNIST.to_dict()
+    with_recipe.update(lr=3e-4, reset_rule="data")
+    with pytest.raises(TypeError):
+        HQAConfig.from_dict(with_recipe)
+    # the architecture lists downsample_steps, quantizer and target only when
+    # they are not the defaults (so the .hqa fingerprint of such a stack does
+    # not mention them)
     assert set(MNIST.layers[0].architecture()) == {
         "enc_hidden", "dec_hidden", "enc_layers", "dec_layers", "codebook_size",
         "codebook_dim", "downsample", "dec_dilations", "dropout",
@@ -91,9 +90,6 @@ def test_configs_are_frozen_and_round_trip_as_plain_values() -> None:
             plain["layers"][0], dict
         )
         assert HQAConfig.from_dict(plain) == cfg
-    assert get_config("mnist") is MNIST
-    with pytest.raises(ValueError, match="unknown HQA config"):
-        get_config("imagenet")
 
 
 @pytest.mark.parametrize(

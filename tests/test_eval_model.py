@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -242,9 +243,10 @@ def test_images_keep_their_channels(tmp_path: Path) -> None:
 def test_bad_requests_are_one_line_errors(
     tmp_path: Path, monkeypatch, mnist_root: Path
 ) -> None:
-    from compressai_hqa.zoo import pretrained
+    from compressai_hqa.families import FAMILIES
 
-    monkeypatch.setattr(pretrained, "PRETRAINED", {})
+    no_weights = dataclasses.replace(FAMILIES["mnist"], weights=None)
+    monkeypatch.setitem(FAMILIES, "mnist", no_weights)
     with pytest.raises(SystemExit) as err:
         _eval("pretrained", f"mnist:{mnist_root}", "-a", "hqa-mnist", "-q", "1,2")
     assert str(err.value).startswith("error: no pretrained HQA weights")

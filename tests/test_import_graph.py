@@ -79,3 +79,34 @@ def test_the_reader_sees_every_spelling_of_a_forbidden_import(
     clean = root / "models" / "clean.py"
     clean.write_text("from ..layers import Decoder\nimport compressai_hqa.configs\n")
     assert not any(_forbidden(n) for n in imported_modules(clean))
+
+
+TRANSITIVE = """
+import importlib, importlib.util, sys, types
+from pathlib import Path
+
+# the package's modules without its __init__ (which imports everything)
+root = Path(importlib.util.find_spec("compressai_hqa").origin).parent
+package = types.ModuleType("compressai_hqa")
+package.__path__ = [str(root)]
+sys.modules["compressai_hqa"] = package
+for name in sys.argv[1:]:
+    importlib.import_module(f"compressai_hqa.{name}")
+print(sorted(m for m in sys.modules if m.startswith(FORBIDDEN)))
+""".replace("FORBIDDEN", repr(FORBIDDEN))
+
+
+def test_nor_does_anything_they_import() -> None:
+    """Also through the modules they import (the registry of model families
+    names recipes, it does not import them)."""
+    import subprocess
+    import sys
+
+    modules = [*MODEL_SIDE, "codec.cli", "codec.api", "families"]
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", TRANSITIVE, *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"

@@ -112,13 +112,16 @@ def test_training_seeds_the_codes_once_and_eval_never() -> None:
     assert (quantizer.codebook - seeded).abs().max() < 20.0
 
 
-def test_state_dicts_without_the_flag_load_as_seeded() -> None:
+def test_the_seeded_flag_is_part_of_the_state_dict() -> None:
     quantizer = EMAQuantizer(4, 2)
+    quantizer.initialized.fill_(True)
     state = quantizer.state_dict()
-    del state["initialized"]
     fresh = EMAQuantizer(4, 2)
     fresh.load_state_dict(state)
     assert bool(fresh.initialized)
+    del state["initialized"]
+    with pytest.raises(RuntimeError, match="initialized"):
+        EMAQuantizer(4, 2).load_state_dict(state)
 
 
 def test_code_reset_revives_dead_codes_at_batch_points_once_per_window() -> None:

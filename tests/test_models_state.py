@@ -11,14 +11,14 @@ from compressai_hqa import HQA
 from compressai_hqa.configs import MNIST, MNIST_WIDE
 from compressai_hqa.entropy_models import quantize_frequencies
 from compressai_hqa.models import state_dict_config
-from compressai_hqa.models.state import FORMAT
+from compressai_hqa.models.state import STATE_DICT_FORMAT
 
 
 def test_the_extra_state_is_plain_values() -> None:
     model = HQA(tiny_config(num_layers=2))
     model.set_code_prior(1, quantize_frequencies(range(16)))
     extra = model.state_dict()["_extra_state"]
-    assert extra["format"] == FORMAT == "compressai_hqa.HQA/1"
+    assert extra["format"] == STATE_DICT_FORMAT == "compressai_hqa.HQA/1"
     assert extra["config"] == model.config.to_dict() and extra["num_layers"] == 2
     assert extra["code_priors"] == {"1": list(quantize_frequencies(range(16)))}
     assert state_dict_config(model.state_dict()) == (model.config, 2)

@@ -12,7 +12,7 @@ from compressai_hqa import HQA
 from compressai_hqa.configs import MNIST
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics
-from compressai_hqa.recipes import HQA_MNIST
+from compressai_hqa.recipes import HQA_MNIST_RECIPE
 from compressai_hqa.training import TrainSettings, train
 from compressai_hqa.zoo.pretrained import pretrained_state_dict
 
@@ -29,7 +29,7 @@ def _codes_used_after_training_layer_2(rule: str, root: Path, output: Path) -> i
     real MNIST training digits; codes used on its last 1,000 (held out)."""
     settings = TrainSettings(
         config=MNIST,
-        recipe=replace(HQA_MNIST, reset_rule=rule),
+        recipe=replace(HQA_MNIST_RECIPE, reset_rule=rule),
         data_root=root,
         output=output,
         layers=2,

@@ -30,8 +30,8 @@ import torch
 
 from conftest import ROOT
 
-from compressai_hqa.recipes import legacy_recipe
 from compressai_hqa.training.resume import check_same_run
+from compressai_hqa.training.upgrade import recipe_of_first_layout, upgrade_checkpoint
 
 BASE_COMMIT = "5719177"
 FIXTURE = ROOT / "tests" / "data" / f"resume-{BASE_COMMIT}"
@@ -96,11 +96,11 @@ def test_the_committed_checkpoint_of_5719177_resumes(
     assert proc.returncode == 0, proc.stderr[-3000:]
     resumed = torch.load(run / "checkpoint.pth", weights_only=True)
     assert (resumed["layer"], resumed["step"], resumed["layer_done"]) == (2, 12, True)
-    # the same run, its fingerprint now in the 0.2 form (architecture + recipe)
-    check_same_run(checkpoint["run"], resumed["run"], run)
-    assert (
-        resumed["run"]["recipe"] == legacy_recipe(checkpoint["run"]["config"]).to_dict()
-    )
+    # the same run, its fingerprint now in the current layout (architecture and
+    # recipe apart)
+    check_same_run(upgrade_checkpoint(checkpoint)["run"], resumed["run"], run)
+    recipe = recipe_of_first_layout(checkpoint["run"]["config"])
+    assert resumed["run"]["recipe"] == recipe.to_dict()
     assert resumed["run"]["recipe"]["reset_window"] == 3
 
     # Ends where the old code's uninterrupted run ended. Layer 1 was frozen in the

@@ -11,10 +11,17 @@ from conftest import legacy_mnist_config, tiny_config
 
 from compressai_hqa import HQA
 from compressai_hqa.configs import HAMS_MNIST, MNIST, VQVAE_MNIST
-from compressai_hqa.recipes import HAMS_MNIST as HAMS_RECIPE
-from compressai_hqa.recipes import HQA_MNIST, legacy_recipe
+from compressai_hqa.recipes import (
+    HAMS_MNIST_RECIPE,
+    HQA_MNIST_RECIPE,
+    HQA_MNIST_V2_RECIPE,
+)
 from compressai_hqa.training.cli import build_parser, settings_from_args
 from compressai_hqa.training.resume import CheckpointError, check_same_run
+from compressai_hqa.training.upgrade import (
+    recipe_of_first_layout,
+    upgrade_checkpoint,
+)
 
 
 def _settings(*argv: str):
@@ -28,7 +35,7 @@ def test_the_fingerprint_holds_the_architecture_and_the_recipe() -> None:
     assert settings.output == Path("out") and settings.num_layers == 2
     assert settings.fingerprint() == {
         "config": MNIST.to_dict(),
-        "recipe": replace(HQA_MNIST, reset_rule="data").to_dict(),
+        "recipe": replace(HQA_MNIST_RECIPE, reset_rule="data").to_dict(),
         "system": None,
         "dataset": "mnist",
         "seed": 0,
@@ -41,24 +48,43 @@ def test_the_fingerprint_holds_the_architecture_and_the_recipe() -> None:
     assert defaults.fingerprint()["batch_size"] == [512] * 5
 
 
-def test_a_pre_0_2_fingerprint_matches_the_same_command_line() -> None:
-    """The fingerprint written by 0.1 (the v2 retrain's checkpoint has one): the
-    recipe inside the config. The same command line resumes it; another
-    recipe does not."""
+def test_a_first_layout_fingerprint_matches_the_same_command_line() -> None:
+    """The first checkpoint layout held the recipe inside the config. Upgraded,
+    the same command line resumes it; another recipe does not."""
     settings = _settings("--reset", "data", "--loss-scaling", "position")
     legacy_config = legacy_mnist_config(reset_rule="data", loss_scaling="position")
     legacy = {"config": legacy_config, "dataset": "mnist", "seed": 0,
               "steps": [18_000] * 5, "batch_size": [512] * 5, "holdout": 0}  # fmt: skip
-    assert legacy_recipe(legacy_config) == settings.recipe
-    check_same_run(legacy, settings.fingerprint(), Path("ckpt"))
+    checkpoint = {"run": legacy, "state_dict": {"_extra_state": {
+        "format": "compressai_hqa.HQA/1", "config": legacy_config, "num_layers": 5}}}  # fmt: skip
+    upgraded = upgrade_checkpoint(checkpoint)
+    assert upgraded["state_dict"]["_extra_state"]["config"] == MNIST.to_dict()
+    assert upgraded["run"]["config"] == MNIST.to_dict()
+    assert upgrade_checkpoint(upgraded) is upgraded  # the current layout: as is
+    run = upgraded["run"]
+    check_same_run(run, settings.fingerprint(), Path("ckpt"))
     other = _settings("--reset", "data", "--lr", "3e-4")
     with pytest.raises(CheckpointError, match="recipe differs"):
-        check_same_run(legacy, other.fingerprint(), Path("ckpt"))
+        check_same_run(run, other.fingerprint(), Path("ckpt"))
+    with pytest.raises(CheckpointError, match="another run"):
+        check_same_run(legacy, settings.fingerprint(), Path("ckpt"))  # not upgraded
+
+
+def test_the_recipe_of_a_first_layout_config_dict() -> None:
+    legacy = legacy_mnist_config(reset_rule="data", loss_scaling="position")
+    assert recipe_of_first_layout(legacy) == HQA_MNIST_V2_RECIPE
+    assert recipe_of_first_layout(legacy_mnist_config()) == HQA_MNIST_RECIPE
+    with pytest.raises(ValueError, match="first-layout"):
+        recipe_of_first_layout({"name": "mnist"})
 
 
 def test_systems_choose_the_architecture_and_the_recipe() -> None:
     hams = _settings("--system", "hams")
-    assert (hams.config, hams.recipe, hams.system) == (HAMS_MNIST, HAMS_RECIPE, "hams")
+    assert (hams.config, hams.recipe, hams.system) == (
+        HAMS_MNIST,
+        HAMS_MNIST_RECIPE,
+        "hams",
+    )
     assert hams.batch_of(1) == 256
     vqvae = _settings("--system", "vqvae", "--config", "vqvae-mnist-4x4")
     assert vqvae.config == VQVAE_MNIST[4] and vqvae.num_layers == 1

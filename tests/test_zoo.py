@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -62,9 +63,10 @@ def test_weights_of_another_config_are_an_error(tmp_path) -> None:
 
 
 def test_unavailable_pretrained_weights_raise_a_clear_error(monkeypatch) -> None:
-    from compressai_hqa.zoo import pretrained
+    from compressai_hqa.families import FAMILIES
 
-    monkeypatch.setattr(pretrained, "PRETRAINED", {})
+    no_weights = dataclasses.replace(FAMILIES["mnist"], weights=None)
+    monkeypatch.setitem(FAMILIES, "mnist", no_weights)
     with pytest.raises(PretrainedUnavailableError, match="no pretrained HQA weights"):
         hqa(layer=5, pretrained=True)
 
@@ -78,10 +80,11 @@ def _card(name: str) -> dict:
 
 
 def test_shipped_weights_are_pinned_and_load_in_eval_mode() -> None:
+    from compressai_hqa.families import FAMILIES
     from compressai_hqa.files import file_digest
     from compressai_hqa.zoo import pretrained
 
-    filename, sha256 = pretrained.PRETRAINED["mnist"]
+    filename, sha256 = dataclasses.astuple(FAMILIES["mnist"].weights)
     path = pretrained.shipped_weights_path(filename)
     assert file_digest(path) == sha256
     model = hqa(layer=5, pretrained=True)
@@ -92,9 +95,10 @@ def test_shipped_weights_are_pinned_and_load_in_eval_mode() -> None:
 
 
 def test_corrupted_weights_are_refused(tmp_path, monkeypatch) -> None:
+    from compressai_hqa.families import FAMILIES
     from compressai_hqa.zoo import pretrained
 
-    filename, _ = pretrained.PRETRAINED["mnist"]
+    filename = FAMILIES["mnist"].weights.filename
     data = bytearray(pretrained.shipped_weights_path(filename).read_bytes())
     data[len(data) // 2] ^= 0xFF
     corrupt = tmp_path / filename

@@ -359,7 +359,7 @@ def _load_model(
     With ``check_name``, weights of another architecture than ``name`` are an
     error (``decompress --force`` relies on the file's own checks instead).
     """
-    from compressai_hqa.configs import CONFIGS
+    from compressai_hqa.families import FAMILIES, get_config
     from compressai_hqa.models import HQA, check_compatible
     from compressai_hqa.zoo import PretrainedUnavailableError
     from compressai_hqa.zoo.pretrained import load_weights, pretrained_state_dict
@@ -370,7 +370,7 @@ def _load_model(
     try:
         if weights is not None:
             state_dict = load_weights(weights, progress=False)
-        elif config in CONFIGS or config is None:
+        elif config in FAMILIES or config is None:
             state_dict = pretrained_state_dict(config or "mnist", progress=False)
         else:
             raise UsageError(f"no weights are shipped for {name}: pass --weights")
@@ -384,9 +384,9 @@ def _load_model(
     except ValueError as err:
         raise DataError(f"{weights}: {err}") from None
     if config is not None and check_name:
-        if config in CONFIGS:
+        if config in FAMILIES:
             try:
-                check_compatible(model.config, CONFIGS[config], model.num_layers)
+                check_compatible(model.config, get_config(config), model.num_layers)
             except ValueError as err:
                 raise UsageError(f"{name}: {err}") from None
         elif model.config.name != config:

@@ -47,6 +47,7 @@ import numpy as np
 
 from compressai_hqa.entropy_models import CategoricalCoder
 from compressai_hqa.errors import CorruptStreamError
+from compressai_hqa.models.hqa import MAX_PIXELS  # H * W per image
 
 __all__ = [
     "FINGERPRINT_BYTES",
@@ -74,7 +75,6 @@ PRIOR_IDS = {"uniform": 0, "learned": 1}
 FINGERPRINT_BYTES = 16
 #: Limits checked before anything is allocated.
 MAX_IMAGES = 1 << 20
-MAX_PIXELS = 1 << 26  # per image (H * W); H and W are at most 65535
 MAX_CODES = 1 << 24  # all images together
 MAX_NAME = 64
 CHANNELS = (1, 3)

@@ -7,8 +7,9 @@ The command line is CompressAI's (``pretrained -q ...`` or ``checkpoint -p ...``
 ``psnr-rgb``, ``ms-ssim-rgb``, ``bpp``, ``encoding_time``, ``decoding_time``), so
 ``python -m compressai.utils.plot`` plots HQA beside CompressAI's codecs. Added:
 
-* the dataset may be ``mnist:<root>`` (the 10k test split, 32x32, 1 channel) or a
-  folder; images keep their own channels (``--color-mode`` converts);
+* the dataset may be a folder or ``FAMILY:ROOT``, ``ROOT`` read by a model
+  family's dataset transform (``mnist:<root>``: the 10k test split, 32x32, 1
+  channel); images keep their own channels (``--color-mode`` converts);
 * ``mse`` (on [0, 1] floats) and ``bits`` (per image) are always reported;
   ``ms-ssim-rgb`` is null, with a note, for images too small for MS-SSIM;
 * ``--rfid`` adds ``rfid`` and ``rfid-n``, ``--classifier`` adds ``class-error``;
@@ -63,7 +64,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest == "dataset":
             action.help = (
-                "dataset: a folder of images (searched recursively) or "
+                "dataset: a folder of images (searched recursively), or "
+                "FAMILY:ROOT read as model family FAMILY reads its data: "
                 "mnist:<root> for the 10k MNIST test split (<root>/MNIST/raw/)"
             )
     group = parser.add_argument_group("compressai_hqa options")

@@ -1,9 +1,12 @@
-"""Evaluation images: the MNIST test split or a folder, with their own channels.
+"""Evaluation images: a folder, or a model family's data, with their own channels.
 
 CompressAI's ``eval_model`` opens every image as RGB, so a grayscale image silently
 becomes three identical channels. Here images keep their channel count (PIL mode
 ``L``: 1 channel, ``RGB``: 3), and a mismatch with the model is an error unless a
-conversion is asked for with ``color_mode``.
+conversion is asked for with ``color_mode``. ``FAMILY:ROOT`` reads ``ROOT`` with
+the dataset transform of a model family (:mod:`compressai_hqa.families`):
+``mnist:ROOT`` is the MNIST test split, ``celeba64:ROOT`` a folder of faces
+cropped and resized to 64x64.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ import torch
 
 from torch import Tensor
 
-from compressai_hqa.datasets import COLOR_MODES, list_images, load_image, load_mnist
+from compressai_hqa.datasets import (
+    COLOR_MODES,
+    list_images,
+    load_face_folder,
+    load_image,
+    load_mnist,
+)
+from compressai_hqa.families import FAMILIES, Family
 
 __all__ = ["EvalImages", "load_eval_images"]
-
-_MNIST_PREFIX = "mnist:"
 
 
 @dataclass(frozen=True)
@@ -91,11 +99,14 @@ class EvalImages:
 
 
 def load_eval_images(spec: str, color_mode: str | None = None) -> EvalImages:
-    """Images from ``mnist:<root>`` (the 10k test split, 32x32) or a folder.
+    """Images from a folder, or ``FAMILY:ROOT`` (a model family's transform).
 
     Args:
-        spec: ``mnist:<root>`` (``<root>/MNIST/raw/`` holds the IDX files) or a
-            folder of images (searched recursively).
+        spec: a folder of images (searched recursively), or ``FAMILY:ROOT`` for
+            ``ROOT`` read as model family ``FAMILY`` reads its data: ``mnist``
+            (``mnist:ROOT``, ``ROOT/MNIST/raw/`` holding the IDX files: the 10k
+            test split at the family's size), ``faces`` (centre crop and resize
+            of every image) or ``folder`` (the images as they are).
         color_mode: convert every image to PIL mode ``"L"`` or ``"RGB"``; by
             default images keep their own channels (palette and 1-bit images are
             decoded, alpha is dropped) and all must have the same number.
@@ -106,19 +117,38 @@ def load_eval_images(spec: str, color_mode: str | None = None) -> EvalImages:
     """
     if color_mode is not None and color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
-    if spec.startswith(_MNIST_PREFIX):
-        data = load_mnist(spec[len(_MNIST_PREFIX) :], train=False)
+    name, colon, root = spec.partition(":")
+    family = FAMILIES.get(name) if colon else None
+    if family is not None and family.dataset != "folder":
+        return _family_images(family, root, color_mode)
+    folder = Path(root if family is not None else spec)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"dataset {spec!r} is neither FAMILY:ROOT (e.g. mnist:ROOT) nor a "
+            "folder of images"
+        )
+    return _folder_images(folder, color_mode)
+
+
+def _family_images(family: Family, root: str, color_mode: str | None) -> EvalImages:
+    """``root`` read by ``family``'s dataset transform (``mnist`` or ``faces``)."""
+    size = family.config.image_size
+    if family.dataset == "mnist":
+        data = load_mnist(root, train=False, size=size)
         images = data.images
         if color_mode == "RGB":  # PIL's L -> RGB repeats the channel
             images = images.repeat(1, 3, 1, 1)
         ids = tuple(f"mnist-test/{i:05d}" for i in range(len(images)))
         return EvalImages("mnist-test", images, ids, data.labels)
+    channels = {"L": 1, "RGB": 3}.get(color_mode or "", family.config.in_channels)
+    files = list_images(root)
+    faces = load_face_folder(root, size, channels).images
+    ids = tuple(str(p.relative_to(root).with_suffix("")) for p in files)
+    return EvalImages(str(root), faces, ids)
 
-    root = Path(spec)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"dataset {spec!r} is neither mnist:<root> nor a folder of images"
-        )
+
+def _folder_images(root: Path, color_mode: str | None) -> EvalImages:
+    """The images of a folder as they are."""
     files = list_images(root)
     tensors = []
     channels: dict[int, Path] = {}

@@ -81,8 +81,9 @@ def setup_args() -> argparse.ArgumentParser:
     group.add_argument(
         "--dataset",
         default=None,
-        help="mnist:<root> (test split) or a folder of equally sized images "
-        "(default: the 100 MNIST test digits embedded in the package)",
+        help="a folder of equally sized images, or FAMILY:ROOT read by a model "
+        "family's transform (mnist:<root>: the test split; default: the 100 MNIST "
+        "test digits embedded in the package)",
     )
     group.add_argument(
         "--color-mode",

@@ -4,8 +4,9 @@ from .decoder import Decoder
 from .ema_quantizer import EMAQuantizer
 from .encoder import Encoder
 from .normalization import GlobalNormalization
-from .quantizer import ProbabilisticQuantizer, QuantizerOutput, VectorQuantizer
+from .quantizer import ProbabilisticQuantizer
 from .training_settings import LOSS_SCALINGS, RESET_RULES, LayerTraining
+from .vector_quantizer import QuantizerOutput, VectorQuantizer
 
 __all__ = [
     "LOSS_SCALINGS",

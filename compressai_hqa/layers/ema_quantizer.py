@@ -43,15 +43,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from compressai_hqa.decoding import Decoding
-from compressai_hqa.layers.quantizer import (
-    QuantizerOutput,
-    VectorQuantizer,
-    _broadcast,
-)
 from compressai_hqa.layers.training_settings import (
     LAYER_TRAINING_DEFAULTS as _DEFAULTS,
 )
 from compressai_hqa.layers.training_settings import LayerTraining
+from compressai_hqa.layers.vector_quantizer import (
+    QuantizerOutput,
+    VectorQuantizer,
+    from_rank0,
+)
 
 __all__ = ["EMAQuantizer"]
 
@@ -93,28 +93,19 @@ class EMAQuantizer(VectorQuantizer):
         reset_window: int = _DEFAULTS.reset_window,
         reset_threshold: float = _DEFAULTS.reset_threshold,
     ) -> None:
-        super().__init__(codebook_size, codebook_dim, reset_window)
-        self.configure_training(
-            LayerTraining(
-                reset_window=reset_window,
-                reset_threshold=reset_threshold,
-                ema_decay=decay,
-            )
+        settings = LayerTraining(
+            reset_window=reset_window, reset_threshold=reset_threshold, ema_decay=decay
         )
+        super().__init__(codebook_size, codebook_dim, settings)
         self.eps = eps
         self.code_reset = False
         codebook = torch.randn(codebook_size, codebook_dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("code_sum", codebook.clone())
-        # whether the codes were seeded from data (a state dict without it is
-        # from a trained model: True)
+        # whether the codes were seeded from data
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         self._usage_buffers()
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        state_dict.setdefault(prefix + "initialized", torch.ones((), dtype=torch.bool))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def configure_training(self, settings: LayerTraining) -> None:
         """Sets the usage window, the dead-code threshold and the decay of the
@@ -221,7 +212,7 @@ class EMAQuantizer(VectorQuantizer):
             rows = torch.randperm(n, device=flat.device)[:count]
         else:
             rows = torch.randint(n, (count,), device=flat.device)
-        return _broadcast(flat[rows].float().contiguous())
+        return from_rank0(flat[rows].float().contiguous())
 
     @torch.no_grad()
     def _update(self, z_e: Tensor, indices: Tensor, counts: Tensor) -> None:

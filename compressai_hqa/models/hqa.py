@@ -14,10 +14,11 @@ from compressai.models import CompressionModel
 from compressai.registry import register_model
 from torch import Tensor
 
-from compressai_hqa.configs import HQAConfig, check_compatible, get_config
+from compressai_hqa.configs import HQAConfig, check_compatible
 from compressai_hqa.decoding import Decoding
 from compressai_hqa.entropy_models import CategoricalCoder, UniformCategoricalCoder
 from compressai_hqa.errors import CorruptStreamError
+from compressai_hqa.families import get_config
 from compressai_hqa.models.stack import HQAStack
 from compressai_hqa.models.state import (
     config_from_extra_state,
@@ -32,8 +33,9 @@ __all__ = ["HQA", "MAX_PIXELS", "PRIORS"]
 #: Entropy models of the transmitted codes: the paper's uniform prior, or the
 #: static categorical prior learnt from code frequencies (:meth:`HQA.coder`).
 PRIORS = ("uniform", "learned")
-#: Largest image (H x W) that :meth:`HQA.decompress` accepts.
-MAX_PIXELS = 1 << 28
+#: Largest image (H x W) that :meth:`HQA.decompress` accepts, and the largest
+#: that an ``.hqa`` file may hold (``docs/format.md``).
+MAX_PIXELS = 1 << 26
 
 
 @register_model("hqa")

@@ -1,12 +1,13 @@
-"""HQA classes bound to one config (CompressAI names ``hqa-mnist``, ``hqa-celeba64``).
+"""HQA classes bound to one model family (CompressAI names ``hqa-<family>``).
 
 CompressAI's registry (``compressai.registry.MODELS``, filled by
 ``register_model``) and checkpoint-mode lookup
 (``compressai.zoo.image.model_architectures``) hold *classes*. The generic
-:class:`~compressai_hqa.HQA` takes any config; :class:`MnistHQA` and
-:class:`CelebA64HQA` build their config by default and refuse weights of
-another architecture, so that ``-a hqa-celeba64 -p mnist.pth`` is an error
-instead of an MNIST model evaluated under the CelebA name.
+:class:`~compressai_hqa.HQA` takes any config; a named class builds its
+family's config by default and refuses weights of another architecture, so
+that ``-a hqa-celeba64 -p mnist.pth`` is an error instead of an MNIST model
+evaluated under the CelebA name. :class:`MnistHQA` and :class:`CelebA64HQA` are
+those of the shipped families; :func:`named_model` makes one for any family.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import ClassVar
 
 from compressai.registry import register_model
 
-from compressai_hqa.configs import HQAConfig, check_compatible, get_config
+from compressai_hqa.configs import HQAConfig, check_compatible
+from compressai_hqa.families import get_config
 from compressai_hqa.models.hqa import HQA
 
-__all__ = ["CelebA64HQA", "MnistHQA"]
+__all__ = ["CelebA64HQA", "MnistHQA", "named_model"]
 
 
 class _NamedHQA(HQA):
@@ -47,3 +49,14 @@ class CelebA64HQA(_NamedHQA):
     """The CelebA 64x64 stack (paper Table 9); CompressAI name ``hqa-celeba64``."""
 
     CONFIG = "celeba64"
+
+
+def named_model(family: str) -> type[HQA]:
+    """A new HQA class bound to model family ``family`` (not registered).
+
+    Raises:
+        ValueError: no such family.
+    """
+    config = get_config(family)
+    words = "".join(word.capitalize() for word in config.name.split("-"))
+    return type(f"{words}HQA", (_NamedHQA,), {"CONFIG": config.name})

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from compressai.models import CompressionModel
 from torch import Tensor
 
-from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.configs import HQAConfig
 from compressai_hqa.decoding import Decoding
+from compressai_hqa.families import get_config
 from compressai_hqa.models.layer import HQALayer
 
 __all__ = ["HQAStack"]

@@ -3,7 +3,7 @@
 An HQA state dict holds the layers' tensors (``layers.<i>.<module>.<name>``,
 ``i`` from 0 at the bottom) and ``_extra_state``, plain values only::
 
-    {"format": FORMAT, "config": HQAConfig.to_dict(), "num_layers": n,
+    {"format": STATE_DICT_FORMAT, "config": HQAConfig.to_dict(), "num_layers": n,
      "code_priors": {"<layer>": [16-bit frequencies], ...}}  # the last optional
 
 so that ``torch.load(path, weights_only=True)`` reads it and
@@ -22,7 +22,7 @@ import torch.nn as nn
 from compressai_hqa.configs import HQAConfig
 
 __all__ = [
-    "FORMAT",
+    "STATE_DICT_FORMAT",
     "config_from_extra_state",
     "extra_state",
     "load_layers",
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: ``_extra_state["format"]`` of an HQA state dict.
-FORMAT = "compressai_hqa.HQA/1"
+STATE_DICT_FORMAT = "compressai_hqa.HQA/1"
 
 
 def extra_state(
@@ -40,7 +40,7 @@ def extra_state(
 ) -> dict[str, Any]:
     """The ``_extra_state`` of a stack of ``num_layers`` layers of ``config``."""
     state: dict[str, Any] = {
-        "format": FORMAT,
+        "format": STATE_DICT_FORMAT,
         "config": config.to_dict(),
         "num_layers": num_layers,
     }
@@ -51,7 +51,7 @@ def extra_state(
 
 def config_from_extra_state(state: Any) -> HQAConfig:
     """The config stored in an ``_extra_state``, or ValueError."""
-    if not isinstance(state, Mapping) or state.get("format") != FORMAT:
+    if not isinstance(state, Mapping) or state.get("format") != STATE_DICT_FORMAT:
         raise ValueError(
             "not an HQA state dict: '_extra_state' with the model config is missing "
             "(was it saved by compressai_hqa?)"

@@ -8,11 +8,10 @@ and :mod:`.cli` (the command line).
 
 from .resume import CheckpointError, load_training_checkpoint
 from .schedules import FlatCosineLR, gumbel_temperature, lr_factor
-from .settings import DATASETS, TrainSettings
+from .settings import TrainSettings
 from .trainer import train
 
 __all__ = [
-    "DATASETS",
     "CheckpointError",
     "FlatCosineLR",
     "TrainSettings",

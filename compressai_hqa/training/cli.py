@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from compressai_hqa.configs import CONFIGS, get_config
+from compressai_hqa.datasets import DATASET_KINDS
+from compressai_hqa.families import FAMILIES, get_config
 from compressai_hqa.recipes import (
     LOSS_SCALINGS,
     RECIPES,
@@ -20,7 +21,7 @@ from compressai_hqa.recipes import (
 from compressai_hqa.systems import SYSTEMS, get_system, with_config
 
 from .resume import CheckpointError
-from .settings import DATASETS, TrainSettings
+from .settings import TrainSettings
 from .trainer import train
 
 __all__ = ["build_parser", "main", "settings_from_args"]
@@ -62,11 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a(
         "--config",
-        choices=sorted(CONFIGS),
+        choices=sorted(FAMILIES),
         default=None,
-        help="architecture: mnist (paper Table 10), celeba64 (Table 9), the "
-        "baselines' (hams-mnist, vqvae-mnist-1x1, ...); default: the --system's, "
-        "else mnist",
+        help="model family (compressai_hqa.families): its architecture, default "
+        "recipe and dataset transform: mnist (paper Table 10), celeba64 (Table 9), "
+        "the baselines' (hams-mnist, vqvae-mnist-1x1, ...); default: the "
+        "--system's, else mnist",
     )
     a(
         "--system",
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(RECIPES),
         default=None,
         help="training recipe (optimiser, schedules, loss weights, code "
-        "resetting); default: the --system's, else the architecture's paper table",
+        "resetting); default: the --system's, else the --config family's",
     )
     a(
         "--data-root",
@@ -92,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--output", type=Path, required=True, help="run folder (created if needed)")
     a(
         "--dataset",
-        choices=DATASETS,
+        choices=DATASET_KINDS,
         default=None,
         help="mnist, faces (center crop + resize, in memory) or folder (random crops "
-        "through a DataLoader); default: mnist for 1-channel configs, faces otherwise",
+        "through a DataLoader); default: the --config family's",
     )
     a(
         "--layers",

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from compressai_hqa.datasets import (
+    DATASET_KINDS,
     RandomCropFolder,
     TensorImages,
     load_face_folder,
@@ -30,7 +31,7 @@ from compressai_hqa.datasets import (
 )
 
 from .distributed import Ranks
-from .settings import DATASETS, TrainSettings
+from .settings import TrainSettings
 
 __all__ = [
     "LoaderBatches",
@@ -162,8 +163,8 @@ def load_training_data(
 ) -> tuple[TensorBatches | LoaderBatches, Tensor]:
     """The training batches and the images of the end-of-layer MSE."""
     kind, cfg = settings.dataset_kind, settings.config
-    if kind not in DATASETS:
-        raise ValueError(f"--dataset must be one of {DATASETS}, got {kind!r}")
+    if kind not in DATASET_KINDS:
+        raise ValueError(f"--dataset must be one of {DATASET_KINDS}, got {kind!r}")
     batch = settings.batch_of(1)
     if any(settings.batch_of(i) != batch for i in range(1, settings.num_layers + 1)):
         raise ValueError("all layers must use the same batch size in one run")

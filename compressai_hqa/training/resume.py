@@ -1,15 +1,15 @@
 """Checkpoints: what a run writes so that it can resume, and where a run starts.
 
-``OUTPUT/checkpoint.pth`` (:data:`FORMAT`) holds tensors and plain values only,
-so it loads with ``torch.load(..., weights_only=True)``::
+``OUTPUT/checkpoint.pth`` (:data:`CHECKPOINT_FORMAT`) holds tensors and plain
+values only, so it loads with ``torch.load(..., weights_only=True)``::
 
-    {"format": FORMAT, "state_dict": the stack up to the layer being trained
+    {"format": CHECKPOINT_FORMAT, "state_dict": the stack up to the layer being trained
      (with its config, see compressai_hqa.models.state), "layer": l, "step": s,
      "layer_done": bool, "optimizer": ..., "scheduler": ..., "rng": {"cpu", "cuda"},
      "run": TrainSettings.fingerprint(), "elapsed_s": wall time of the layer}
 
-Checkpoints written before 0.2 hold the recipe inside ``run["config"]``;
-:func:`check_same_run` reads both forms, so such runs resume.
+Checkpoints of the first layout (the recipe inside ``run["config"]``) are
+read as the current one (:mod:`compressai_hqa.training.upgrade`).
 
 It is written atomically every ``checkpoint_every`` steps, at the end of each
 layer (with ``OUTPUT/model.pth``, the bare state dict) and on Ctrl-C; a run
@@ -28,15 +28,16 @@ import torch
 from compressai_hqa.configs import HQAConfig
 from compressai_hqa.files import atomic_save, load_torch_file
 from compressai_hqa.models import HQA, state_dict_config, truncate_state_dict
-from compressai_hqa.recipes import Recipe, legacy_recipe
+from compressai_hqa.recipes import Recipe
 from compressai_hqa.zoo import load_weights
 
 from .schedules import FlatCosineLR
 from .settings import TrainSettings
+from .upgrade import upgrade_checkpoint
 
 __all__ = [
     "CHECKPOINT",
-    "FORMAT",
+    "CHECKPOINT_FORMAT",
     "MODEL",
     "CheckpointError",
     "LayerState",
@@ -45,7 +46,7 @@ __all__ = [
     "start_of_run",
 ]
 
-FORMAT = "compressai_hqa.train/1"
+CHECKPOINT_FORMAT = "compressai_hqa.train/1"
 #: File names in the run's output folder.
 CHECKPOINT = "checkpoint.pth"
 MODEL = "model.pth"
@@ -81,7 +82,7 @@ class LayerState:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.step = int(checkpoint["step"])
-        self.elapsed_s = float(checkpoint.get("elapsed_s", 0.0))
+        self.elapsed_s = float(checkpoint["elapsed_s"])
 
     def save(
         self,
@@ -92,7 +93,7 @@ class LayerState:
     ) -> None:
         """Writes ``checkpoint.pth`` at :attr:`step` (and ``model.pth`` if done)."""
         checkpoint = {
-            "format": FORMAT,
+            "format": CHECKPOINT_FORMAT,
             "state_dict": self.stack.state_dict(),
             "layer": self.layer,
             "step": self.step,
@@ -141,7 +142,7 @@ def start_of_run(settings: TrainSettings) -> Start:
     path = Path(settings.output) / CHECKPOINT
     if settings.resume:
         state = load_training_checkpoint(path)
-        if state.get("format") != FORMAT:
+        if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a training checkpoint")
         check_same_run(state["run"], settings.fingerprint(), path)
         model = _from_state_dict(state["state_dict"], n, path)
@@ -208,14 +209,13 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
         obj = {"state_dict": obj}
     if "_extra_state" not in obj["state_dict"]:
         raise CheckpointError(f"{path} is not an HQA checkpoint (no model config)")
-    return obj
+    return upgrade_checkpoint(obj)
 
 
 def check_same_run(stored: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     """Raises CheckpointError unless two run fingerprints agree.
 
-    The architecture and the recipe are compared as values, so a fingerprint
-    written before 0.2 (the recipe inside ``"config"``) matches the same run's.
+    The architecture and the recipe are compared as values.
     """
     for key in (
         "config",
@@ -236,14 +236,12 @@ def check_same_run(stored: dict[str, Any], current: dict[str, Any], path: Path) 
 
 def _run_value(fingerprint: dict[str, Any], key: str) -> Any:
     """A fingerprint's value for ``key``; the architecture and the recipe as
-    :class:`HQAConfig` and :class:`Recipe` (from the legacy form if needed)."""
+    :class:`HQAConfig` and :class:`Recipe`."""
     try:
         if key == "config":
             return HQAConfig.from_dict(fingerprint["config"])
         if key == "recipe":
-            if "recipe" in fingerprint:
-                return Recipe.from_dict(fingerprint["recipe"])
-            return legacy_recipe(fingerprint["config"])
+            return Recipe.from_dict(fingerprint["recipe"])
     except (KeyError, TypeError, ValueError):
         return None
     return fingerprint.get(key)

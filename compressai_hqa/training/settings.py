@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from compressai_hqa.configs import HQAConfig
+from compressai_hqa.families import family_of
 from compressai_hqa.recipes import Recipe
 
-__all__ = ["DATASETS", "TrainSettings"]
-
-#: Dataset kinds: ``mnist`` (root holds MNIST/raw), ``faces`` (aligned faces,
-#: center crop + resize, in memory), ``folder`` (random crops via a DataLoader).
-DATASETS = ("mnist", "faces", "folder")
-_DEFAULT_DATASET = {1: "mnist", 3: "faces"}
+__all__ = ["TrainSettings"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +30,9 @@ class TrainSettings:
             :func:`~compressai_hqa.recipes.default_recipe` of ``config``).
         data_root: MNIST root (holding ``MNIST/raw``) or an image folder.
         output: folder for checkpoints, logs and figures.
-        dataset: one of :data:`DATASETS`; default ``mnist`` for 1-channel
-            configs and ``faces`` for 3-channel ones.
+        dataset: one of :data:`~compressai_hqa.datasets.DATASET_KINDS`;
+            default: the model family's (:mod:`compressai_hqa.families`), else
+            ``mnist`` when ``data_root`` holds ``MNIST/raw``, else ``folder``.
         layers: train up to this layer (default: all layers of the config).
         start_layer: first layer to train; > 1 needs ``init``.
         init: a checkpoint or state dict holding layers ``1..start_layer-1``.
@@ -99,7 +96,14 @@ class TrainSettings:
 
     @property
     def dataset_kind(self) -> str:
-        return self.dataset or _DEFAULT_DATASET.get(self.config.in_channels, "folder")
+        """The dataset transform of the run (see ``dataset``)."""
+        if self.dataset is not None:
+            return self.dataset
+        family = family_of(self.config)
+        if family is not None:
+            return family.dataset
+        mnist = (Path(self.data_root) / "MNIST" / "raw").is_dir()
+        return "mnist" if mnist else "folder"
 
     def steps_of(self, layer: int) -> int:
         return self.steps or self.recipe.layers[layer - 1].steps

@@ -103,27 +103,9 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
     """Trains ``layer`` to its last step, from ``checkpoint`` if given."""
     settings, recipe = run.settings, run.settings.recipe
     steps, batch = settings.steps_of(layer), settings.batch_of(layer)
-    stack = run.model.truncate(layer).train()
-    top = stack.top
-    # the one way the recipe reaches the model (the layers below are frozen)
-    top.configure_training(recipe.training(layer - 1))
-    optimizer = torch.optim.RAdam(top.parameters(), lr=recipe.layers[layer - 1].lr)
-    scheduler = FlatCosineLR(
-        optimizer, steps, recipe.lr_flat_fraction, recipe.lr_final_ratio
-    )
-    state = LayerState(layer, stack, optimizer, scheduler)
-    if checkpoint is not None:
-        state.restore(checkpoint)
-    module = run.ranks.wrap(top)
-    if settings.compile:
-        torch._dynamo.reset()  # the previous layer's graphs are not needed any more
-        module = torch.compile(module)
+    state, module, autocast = _prepare_layer(run, layer, checkpoint)
+    stack, optimizer, top = state.stack, state.optimizer, state.stack.top
     device = top.codebook.device
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if settings.amp and device.type == "cuda"
-        else nullcontext()
-    )
     reset_until = int(recipe.reset_fraction * steps)
     running = torch.zeros(5, device=device)
     since_log, t_log = 0, time.perf_counter()
@@ -147,7 +129,7 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
         running += training_step(
             stack, module, optimizer, x, recipe.grad_clip, autocast
         )
-        scheduler.step()
+        state.scheduler.step()
         state.step = step + 1
         since_log += 1
         bar.update(1)
@@ -155,20 +137,7 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
         at_log = state.step % settings.log_every == 0 or last
         if at_log:
             now = time.perf_counter()
-            loss, recon, kl, commit, perplexity = (running / since_log).tolist()
-            run.monitor.log(
-                layer=layer,
-                step=state.step,
-                loss=loss,
-                recon=recon,
-                kl=kl,
-                commit=commit,
-                perplexity=perplexity,
-                codes_used=top.codes_used(),
-                temperature=top.temperature,
-                lr=optimizer.param_groups[0]["lr"],
-                images_per_s=since_log * batch / (now - t_log),
-            )
+            _log(run, state, running / since_log, since_log * batch / (now - t_log))
             running.zero_()
             since_log, t_log = 0, now
         if run.stop.now(at_log):
@@ -186,6 +155,56 @@ def _train_layer(run: Run, layer: int, checkpoint: dict[str, Any] | None) -> Non
         layer, steps, mse, len(run.eval_images), stack, run.eval_images[:16]
     )
     save(done=True)
+
+
+def _prepare_layer(
+    run: Run, layer: int, checkpoint: dict[str, Any] | None
+) -> tuple[LayerState, torch.nn.Module, Any]:
+    """The training state of ``layer`` (restored from ``checkpoint`` if given),
+    the module the steps run (wrapped for DDP, compiled if asked) and the
+    autocast context of its convolutions."""
+    settings, recipe = run.settings, run.settings.recipe
+    stack = run.model.truncate(layer).train()
+    top = stack.top
+    # the one way the recipe reaches the model (the layers below are frozen)
+    top.configure_training(recipe.training(layer - 1))
+    optimizer = torch.optim.RAdam(top.parameters(), lr=recipe.layers[layer - 1].lr)
+    scheduler = FlatCosineLR(
+        optimizer, settings.steps_of(layer), recipe.lr_flat_fraction,
+        recipe.lr_final_ratio,
+    )  # fmt: skip
+    state = LayerState(layer, stack, optimizer, scheduler)
+    if checkpoint is not None:
+        state.restore(checkpoint)
+    module = run.ranks.wrap(top)
+    if settings.compile:
+        torch._dynamo.reset()  # the previous layer's graphs are not needed any more
+        module = torch.compile(module)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if settings.amp and top.codebook.device.type == "cuda"
+        else nullcontext()
+    )
+    return state, module, autocast
+
+
+def _log(run: Run, state: LayerState, means: Tensor, images_per_s: float) -> None:
+    """One log row: the losses averaged since the last row (``means``)."""
+    loss, recon, kl, commit, perplexity = means.tolist()
+    top = state.stack.top
+    run.monitor.log(
+        layer=state.layer,
+        step=state.step,
+        loss=loss,
+        recon=recon,
+        kl=kl,
+        commit=commit,
+        perplexity=perplexity,
+        codes_used=top.codes_used(),
+        temperature=top.temperature,
+        lr=state.optimizer.param_groups[0]["lr"],
+        images_per_s=images_per_s,
+    )
 
 
 def training_step(

@@ -1,6 +1,13 @@
-"""Model zoo: HQA stacks by config name and layer, optionally with trained weights."""
+"""Model zoo: HQA stacks by model family and layer, optionally with trained weights."""
 
-from .image import hqa, hqa_any, hqa_celeba64, hqa_mnist, layer_for_quality
+from .image import (
+    hqa,
+    hqa_any,
+    hqa_celeba64,
+    hqa_mnist,
+    layer_for_quality,
+    zoo_function,
+)
 from .pretrained import PretrainedUnavailableError, load_weights
 
 __all__ = [
@@ -11,4 +18,5 @@ __all__ = [
     "hqa_mnist",
     "layer_for_quality",
     "load_weights",
+    "zoo_function",
 ]

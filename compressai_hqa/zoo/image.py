@@ -1,22 +1,33 @@
 """Zoo functions for HQA image models.
 
-``hqa(layer=...)`` is the natural entry point; ``hqa_mnist`` and
-``hqa_celeba64`` have CompressAI's zoo signature (``quality``, ``metric``,
-``pretrained``, ``progress``) so that CompressAI's tools can call them.
-Quality rises with rate: quality 1 is the top layer (fewest bits), quality L
-the bottom layer.
+``hqa(layer=...)`` is the natural entry point; :func:`zoo_function` gives a
+model family's function with CompressAI's zoo signature (``quality``,
+``metric``, ``pretrained``, ``progress``) so that CompressAI's tools can call it
+(``hqa_mnist``, ``hqa_celeba64``). Quality rises with rate: quality 1 is the top
+layer (fewest bits), quality L the bottom layer.
 """
 
 from __future__ import annotations
 
+import functools
+
+from collections.abc import Callable
 from typing import Any
 
-from compressai_hqa.configs import HQAConfig, get_config
+from compressai_hqa.configs import HQAConfig
+from compressai_hqa.families import get_config, get_family
 from compressai_hqa.models import HQA, check_compatible
 
 from .pretrained import load_weights, pretrained_state_dict
 
-__all__ = ["hqa", "hqa_any", "hqa_celeba64", "hqa_mnist", "layer_for_quality"]
+__all__ = [
+    "hqa",
+    "hqa_any",
+    "hqa_celeba64",
+    "hqa_mnist",
+    "layer_for_quality",
+    "zoo_function",
+]
 
 
 def hqa(
@@ -33,10 +44,11 @@ def hqa(
             (of the weights, when weights are loaded).
         pretrained: load the weights shipped with the package (see
             ``zoo/README.md`` for how they were trained and how good they are).
-        config: ``"mnist"`` (paper Table 10: 5 layers, 1 channel, 32x32) or
-            ``"celeba64"`` (paper Table 9: 7 layers, 3 channels, 64x64), or an
-            :class:`HQAConfig`. Default: the config stored in ``weights``, else
-            ``"mnist"``. Weights of another architecture are an error.
+        config: a model family (:mod:`compressai_hqa.families`: ``"mnist"``,
+            paper Table 10: 5 layers, 1 channel, 32x32; ``"celeba64"``, paper
+            Table 9: 7 layers, 3 channels, 64x64; ...) or an :class:`HQAConfig`.
+            Default: the config stored in ``weights``, else ``"mnist"``.
+            Weights of another architecture are an error.
         progress: show a progress bar when weights are downloaded.
         weights: a path or URL of a state dict to load instead of the shipped
             weights (URLs are cached by ``torch.hub``); implies ``pretrained``.
@@ -110,23 +122,34 @@ def hqa_any(
     return _zoo(config, quality, metric, pretrained, progress, **kwargs)
 
 
-def hqa_mnist(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> HQA:
-    """MNIST HQA (paper Table 10) at ``quality`` 1 (8 bits) .. 5 (2048 bits)."""
-    return _zoo("mnist", quality, metric, pretrained, progress, **kwargs)
+@functools.cache
+def zoo_function(family: str) -> Callable[..., HQA]:
+    """Model family ``family``'s zoo function, with CompressAI's signature.
+
+    The function takes ``quality`` (1, the top layer and the lowest rate, to L),
+    ``metric`` (``"mse"`` only), ``pretrained`` (the family's shipped weights),
+    ``progress`` and :func:`hqa`'s keywords. One function per family.
+    """
+    description = get_family(family).description
+
+    def zoo_model(
+        quality: int,
+        metric: str = "mse",
+        pretrained: bool = False,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> HQA:
+        return _zoo(family, quality, metric, pretrained, progress, **kwargs)
+
+    zoo_model.__name__ = zoo_model.__qualname__ = f"hqa_{family.replace('-', '_')}"
+    zoo_model.__doc__ = (
+        f"HQA of model family {family!r} ({description}) at ``quality`` 1 (the "
+        "top layer, fewest bits) .. L (the bottom layer)."
+    )
+    return zoo_model
 
 
-def hqa_celeba64(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> HQA:
-    """CelebA 64x64 HQA (paper Table 9) at ``quality`` 1 (9 bits) .. 7."""
-    return _zoo("celeba64", quality, metric, pretrained, progress, **kwargs)
+#: MNIST HQA (paper Table 10) at ``quality`` 1 (8 bits) .. 5 (2048 bits).
+hqa_mnist = zoo_function("mnist")
+#: CelebA 64x64 HQA (paper Table 9) at ``quality`` 1 (9 bits) .. 7.
+hqa_celeba64 = zoo_function("celeba64")

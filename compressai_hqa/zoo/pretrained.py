@@ -3,7 +3,9 @@
 :func:`load_weights` is how every part of the package reads weights (the zoo,
 the codec, the figures, ``eval_model`` and ``--init`` of the trainer): a local
 file or a URL, a bare state dict or a checkpoint holding one;
-:meth:`~compressai_hqa.HQA.from_state_dict` builds the model from it.
+:meth:`~compressai_hqa.HQA.from_state_dict` builds the model from it. Which file
+is shipped for which model family is the family's
+(:attr:`compressai_hqa.families.Family.weights`).
 """
 
 from __future__ import annotations
@@ -15,27 +17,16 @@ from typing import Any
 
 import torch
 
+from compressai_hqa.families import FAMILIES
 from compressai_hqa.files import load_torch_file
 
 __all__ = [
-    "PRETRAINED",
     "STATE_DICT_KEYS",
     "PretrainedUnavailableError",
     "load_weights",
     "pretrained_state_dict",
     "shipped_weights_path",
 ]
-
-# config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
-PRETRAINED: dict[str, tuple[str, str]] = {
-    # paper Table 10 widths; the v3 stack (paper budget, data-driven resets after
-    # the fix of their candidate points, per-position loss scaling), trained as
-    # zoo/README.md says
-    "mnist": (
-        "hqa-mnist-0da85963.pth",
-        "0da85963cc307be90a6d51a4a45e2941402222c9610b59c530cf164a8c644d9e",
-    ),
-}
 
 #: Where checkpoints keep their model's state dict: ours (``"state_dict"``) and
 #: those CompressAI's ``eval_model`` looks for.
@@ -94,16 +85,23 @@ def shipped_weights_path(filename: str) -> Path:
 
 
 def pretrained_state_dict(config_name: str, progress: bool = True) -> dict[str, Any]:
-    """The shipped weights of ``config_name``, SHA-256 checked."""
-    if config_name not in PRETRAINED:
-        shipped = ", ".join(sorted(PRETRAINED)) or "none yet"
+    """The shipped weights of model family ``config_name``, SHA-256 checked.
+
+    Raises:
+        PretrainedUnavailableError: none are shipped for it.
+        RuntimeError: the file's SHA-256 is not the family's.
+    """
+    family = FAMILIES.get(config_name)
+    if family is None or family.weights is None:
+        shipped = sorted(f.name for f in FAMILIES.values() if f.weights)
+        shipped = ", ".join(shipped) or "none yet"
         raise PretrainedUnavailableError(
             f"no pretrained HQA weights are shipped for config {config_name!r} "
             f"(shipped: {shipped}). Train a stack with examples/train_hqa.py and load "
             "it with HQA.from_state_dict(torch.load(path, weights_only=True)), or pass "
             "weights=<path or URL> to compressai_hqa.zoo.hqa()."
         )
-    filename, sha256 = PRETRAINED[config_name]
+    weights = family.weights
     return load_weights(
-        shipped_weights_path(filename), progress=progress, sha256=sha256
+        shipped_weights_path(weights.filename), progress=progress, sha256=weights.sha256
     )

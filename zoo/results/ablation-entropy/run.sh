@@ -36,15 +36,15 @@ for beta in "${arms[@]}"; do
         --no-progress
 done
 for beta in "${arms[@]}"; do
-    [ -e "$results/$beta.json" ] || python "$root/examples/evaluate_zoo.py" \
+    [ -e "$results/$beta.json" ] || python "$root/zoo/tools/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$out/$beta/model.pth" \
         --layers 5 --modes argmin,sample,sample-top --seeds 1 --rfid-n 0 \
         --output "$results/$beta.json"
-    [ -e "$results/$beta-rfid.json" ] || python "$root/examples/evaluate_zoo.py" \
+    [ -e "$results/$beta-rfid.json" ] || python "$root/zoo/tools/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$out/$beta/model.pth" \
         --layers 5 --modes sample,sample-top --seeds 1 --rfid-n 1000 --spread-n 0 \
         --output "$results/$beta-rfid.json"
 done
-python "$root/examples/ablation_table.py" "$results" --arms "${arms[*]}" \
+python "$root/zoo/tools/ablation_table.py" "$results" --arms "${arms[*]}" \
     --columns "beta_e" >"$results/table.md"
 cat "$results/table.md"

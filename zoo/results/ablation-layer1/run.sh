@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Layer 1's codes (issue 9): the v2 stack's layer 1 is argmin of 242 codes on the
 # test digits, but only 8 of them are distinct (the others are near-copies that the
-# data rule's fallback, the paper's move, made: `examples/code_usage.py`). Its
+# data rule's fallback, the paper's move, made: `zoo/tools/code_usage.py`). Its
 # encoder outputs lie within a squared distance of 4 of a code almost everywhere,
 # so the data rule, which only seeds a code at a batch point at least
 # reset_min_distance (4) from every code, rarely can. This trains layer 1 alone from
@@ -38,11 +38,11 @@ for d in "${arms[@]}"; do
     echo "run.sh: reset_min_distance=$d done in $((SECONDS - start)) s" >&2
 done
 for d in "${arms[@]}"; do
-    [ -e "$results/$d.json" ] || python "$root/examples/evaluate_zoo.py" \
+    [ -e "$results/$d.json" ] || python "$root/zoo/tools/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$out/$d/model.pth" \
         --layers 1 --modes argmin --seeds 1 --rfid-n 0 --spread-n 0 \
         --output "$results/$d.json"
 done
-python "$root/examples/ablation_table.py" "$results" --arms "${arms[*]}" \
+python "$root/zoo/tools/ablation_table.py" "$results" --arms "${arms[*]}" \
     --columns "reset_min_distance" >"$results/table.md"
 cat "$results/table.md"

@@ -16,14 +16,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 arms=(paper-original paper-position data-original data-position)
 for arm in "${arms[@]}"; do
-    [ -e "$here/$arm.json" ] || python "$root/examples/evaluate_zoo.py" \
+    [ -e "$here/$arm.json" ] || python "$root/zoo/tools/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$runs/$arm/model.pth" \
         --modes argmin,sample,sample-top --seeds 1 --rfid-n 0 --output "$here/$arm.json"
 done
 for arm in "${arms[@]}"; do
-    [ -e "$here/$arm-rfid.json" ] || python "$root/examples/evaluate_zoo.py" \
+    [ -e "$here/$arm-rfid.json" ] || python "$root/zoo/tools/evaluate_zoo.py" \
         --data-root "$data" --split holdout --weights "$runs/$arm/model.pth" \
         --modes sample --seeds 1 --rfid-n 500 --spread-n 0 \
         --output "$here/$arm-rfid.json"
 done
-python "$root/examples/ablation_table.py" "$here" > "$here/table.md"
+python "$root/zoo/tools/ablation_table.py" "$here" > "$here/table.md"

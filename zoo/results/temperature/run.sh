@@ -25,9 +25,9 @@ results=${TEMPERATURE_RESULTS:-$here}
 mkdir -p "$results"
 for t in ${TEMPERATURES:-1 1.5 2 3 4}; do
     file=$results/t$t.json
-    [ -e "$file" ] || python "$root/examples/evaluate_zoo.py" --data-root "$data" \
+    [ -e "$file" ] || python "$root/zoo/tools/evaluate_zoo.py" --data-root "$data" \
         --split holdout --weights "$weights" --layers 5 --modes sample --seeds 1 \
         --rfid-n 1000 --spread-n 1000 --temperature "$t" --output "$file"
 done
-python "$root/examples/temperature_table.py" "$results" >"$results/table.md"
+python "$root/zoo/tools/temperature_table.py" "$results" >"$results/table.md"
 cat "$results/table.md"

@@ -18,7 +18,7 @@
 # 10,000 test digits (the Inception features of the originals are cached after
 # the first); the folded Inception of load_inception halves the rFID part
 # (benchmarks/bench_inception.py). Afterwards: pin the printed file in
-# compressai_hqa/zoo/pretrained.py and write the card (zoo/README.md).
+# compressai_hqa/families.py (the family's ShippedWeights) and write the card (zoo/README.md).
 #
 # Results go to zoo/results/NAME/ and zoo/figures/NAME/ (the first stack's stay where
 # they are). FINISH_NUM_IMAGES=N evaluates on the first N test digits only: a
@@ -56,7 +56,9 @@ step() { # step OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
     fi
 }
 
-[ -f "$run/model.pth" ] || { echo "finish.sh: $run/model.pth missing (is the run finished?)" >&2; exit 2; }
+# (the committed run/ holds hqa-mnist-prior.pth, not model.pth: step 1 is done there)
+[ -f "$run/model.pth" ] || [ -f "$run/hqa-mnist-prior.pth" ] || {
+    echo "finish.sh: $run/model.pth missing (is the run finished?)" >&2; exit 2; }
 
 # 1. The learned code prior (argmin codes of the 60,000 training digits) and the
 #    codec's rates on the test digits with the uniform and the learned prior.
@@ -92,10 +94,10 @@ echo "finish.sh: weights $weights, SHA-256 $sha" >&2
 # 3. The cheap measurements first: what tests/test_zoo.py checks the shipped
 #    weights against, codebook usage on the test digits, and the figures (from the
 #    100 test digits shipped in the package).
-step "$results/mnist-test-first1000.json" python examples/evaluate_zoo.py \
+step "$results/mnist-test-first1000.json" python zoo/tools/evaluate_zoo.py \
     --data-root "$data" --weights "$weights" --num-images 1000 --seeds 1 \
     --rfid-n 0 --output "$results/mnist-test-first1000.json"
-step "$results/code-usage-test.json" python examples/code_usage.py \
+step "$results/code-usage-test.json" python zoo/tools/code_usage.py \
     --data-root "$data" --weights "$weights" --output "$results/code-usage-test.json"
 for kind in layers interpolate diversity codes; do
     step "$figures/$kind.png" python -m compressai_hqa.figures "$kind" \
@@ -103,7 +105,7 @@ for kind in layers interpolate diversity codes; do
 done
 
 # 4. The card's table: every layer, argmin and 3 sampled seeds, rFID on 1,000.
-step "$results/mnist-test.json" python examples/evaluate_zoo.py --data-root "$data" \
+step "$results/mnist-test.json" python zoo/tools/evaluate_zoo.py --data-root "$data" \
     --weights "$weights" --seeds 3 --rfid-n 1000 --output "$results/mnist-test.json" \
     "${few[@]}"
 step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-perception \
@@ -112,7 +114,7 @@ step "$figures/rate-perception.png" python -m compressai_hqa.figures rate-percep
 # 5. The 8-bit targets: rFID on all 10,000 test digits, for each decoding.
 for mode in ${FINISH_RFID10K_MODES:-sample sample-top argmin}; do
     file=$results/mnist-test-layer5-$mode-rfid10k.json
-    step "$file" python examples/evaluate_zoo.py --data-root "$data" \
+    step "$file" python zoo/tools/evaluate_zoo.py --data-root "$data" \
         --weights "$weights" --layers 5 --modes "$mode" --seeds 1 --rfid-n 10000 \
         --output "$file" "${few[@]}"
 done
@@ -121,13 +123,13 @@ done
 #     held-out training digits, zoo/results/temperature/): sampled MSE and class
 #     error over 3 seeds, decode spread, and rFID on all 10,000 test digits.
 file=$results/mnist-test-layer5-sample-t$temperature-rfid10k.json
-step "$file" python examples/evaluate_zoo.py --data-root "$data" --weights "$weights" \
+step "$file" python zoo/tools/evaluate_zoo.py --data-root "$data" --weights "$weights" \
     --layers 5 --modes sample --seeds 3 --rfid-n 10000 --spread-n 1000 \
     --temperature "$temperature" --output "$file" "${few[@]}"
 
 # 6. The card's targets, met or missed, beside the first stack's values (read from
 #    the files above; rewritten on every run, it takes a second).
-python examples/card_targets.py "$results" --baseline zoo/results \
+python zoo/tools/card_targets.py "$results" --baseline zoo/results \
     --temperature "$temperature" >"$results/targets.md"
 cat "$results/targets.md" >&2
 echo "finish.sh: done; pin $weights ($sha) in compressai_hqa/zoo/pretrained.py" >&2

@@ -5,7 +5,7 @@ Reads every ``t<T>.json`` in a folder (written by
 ``zoo/results/temperature/run.sh``: the 8-bit layer, sampled decoding, one seed)
 and prints one Markdown row per temperature, lowest first:
 
-    python examples/temperature_table.py zoo/results/temperature > table.md
+    python zoo/tools/temperature_table.py zoo/results/temperature > table.md
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ them). The reset x loss-scaling ablation of ``zoo/results/ablation/train.sh``
 (the default arms) and the entropy-weight ablation of
 ``zoo/results/ablation-entropy/run.sh``:
 
-    python examples/ablation_table.py zoo/results/ablation > table.md
-    python examples/ablation_table.py zoo/results/ablation-entropy \
+    python zoo/tools/ablation_table.py zoo/results/ablation > table.md
+    python zoo/tools/ablation_table.py zoo/results/ablation-entropy \
         --arms "0.001 0.01 0.03 0.1" --columns beta_e > table.md
 """
 

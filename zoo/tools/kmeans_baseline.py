@@ -8,16 +8,16 @@ grid at that rate: 2x2 tiles of 16x16 at 32 bits, 4x4 tiles of 8x8 at 128) and
 decodes every digit to its nearest centroids. The fit uses the training split
 minus its last ``--holdout`` images (the HQA stack's training data); the scores
 are the model card's (``compressai_hqa.eval_model.evaluate``, as
-``examples/evaluate_zoo.py`` computes them): MSE on [0, 1] floats, PSNR, the
+``zoo/tools/evaluate_zoo.py`` computes them): MSE on [0, 1] floats, PSNR, the
 shipped MNIST classifier's error on the decodes, and rFID against the originals
 of the first ``--rfid-n`` images. Prints a table; ``-o`` writes JSON (whose
 ``"results"`` the ``rate-perception`` figure reads) and the table as Markdown.
 
     # the card's floor: all 10,000 test digits, rFID on the first 1,000
-    python examples/kmeans_baseline.py --data-root ../shared/data \\
+    python zoo/tools/kmeans_baseline.py --data-root ../shared/data \\
         -o zoo/results/kmeans/mnist-test.json
     # on the held-out training digits (the ablation's split), no rFID
-    python examples/kmeans_baseline.py --data-root ../shared/data \\
+    python zoo/tools/kmeans_baseline.py --data-root ../shared/data \\
         --eval holdout --rfid-n 0
 """
 
@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         reference = reference_features(images, rfid_n, inception, progress=True)
     command = [
         "python",
-        "examples/kmeans_baseline.py",
+        "zoo/tools/kmeans_baseline.py",
         *(sys.argv[1:] if argv is None else argv),
     ]
     result: dict[str, Any] = {

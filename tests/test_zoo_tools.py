@@ -1,4 +1,5 @@
-"""Tests of the model card's scripts in ``examples/``, on random stacks."""
+"""Tests of the model card's tools in ``zoo/tools/`` (and of
+``examples/estimate_prior.py``), on random stacks."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ from mnist_subset import TEST_COUNT
 from compressai_hqa import HQA
 from compressai_hqa.figures.rate_perception import load_results
 
+TOOLS = ROOT / "zoo" / "tools"
 EXAMPLES = ROOT / "examples"
 
 
 def _run(
-    data_root: Path, *args: str, script: str = "evaluate_zoo.py"
+    data_root: Path, *args: str, script: Path = TOOLS / "evaluate_zoo.py"
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--data-root", str(data_root), *args],
+        [sys.executable, str(script), "--data-root", str(data_root), *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -87,7 +89,7 @@ def test_code_usage_script_reports_every_layer(
     out = tmp_path / "usage.json"
     proc = _run(
         mnist_root, "--weights", str(weights), "--output", str(out), "--kmeans", "20",
-        script="code_usage.py",
+        script=TOOLS / "code_usage.py",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(out.read_text())
@@ -103,9 +105,7 @@ def test_kmeans_entropy_is_low_where_the_latent_repeats() -> None:
     the k-means codes of z_e are few and uneven; on noise they spread over all K."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "code_usage", EXAMPLES / "code_usage.py"
-    )
+    spec = importlib.util.spec_from_file_location("code_usage", TOOLS / "code_usage.py")
     assert spec is not None and spec.loader is not None
     code_usage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(code_usage)
@@ -125,7 +125,7 @@ def test_estimate_prior_stores_a_prior_that_saves_bits(
     out, rates = tmp_path / "with-prior.pth", tmp_path / "rates.json"
     proc = _run(mnist_root, "--weights", str(weights), "--output", str(out),
                 "--json", str(rates),
-                "--num-images", "300", script="estimate_prior.py")  # fmt: skip
+                "--num-images", "300", script=EXAMPLES / "estimate_prior.py")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     model = HQA.from_state_dict(torch.load(out, weights_only=True))
     assert sorted(model.code_priors) == [1, 2]
@@ -139,7 +139,7 @@ def test_estimate_prior_stores_a_prior_that_saves_bits(
 
 def _targets(*args: str) -> list[list[str]]:
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / "card_targets.py"), *args],
+        [sys.executable, str(TOOLS / "card_targets.py"), *args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -235,7 +235,7 @@ def test_the_committed_result_tables_come_from_their_json_files() -> None:
     for folder, script, args in cases:
         here = ROOT / "zoo" / "results" / folder
         proc = subprocess.run(
-            [sys.executable, str(EXAMPLES / script), str(here), *args],
+            [sys.executable, str(TOOLS / script), str(here), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -268,7 +268,7 @@ def test_decode_temperature_in_the_card_scripts(
     assert warm["codes"]["spread"] > 0
     assert "temperature 3" in (runs / "t3.md").read_text()
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / "temperature_table.py"), str(runs)],
+        [sys.executable, str(TOOLS / "temperature_table.py"), str(runs)],
         capture_output=True,
         text=True,
         timeout=60,

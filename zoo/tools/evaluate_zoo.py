@@ -18,9 +18,9 @@ JSON file (whose ``"results"`` the ``rate-perception`` figure reads) and a
 Markdown table.
 
     # the shipped weights on the MNIST test set
-    python examples/evaluate_zoo.py --data-root ../shared/data
+    python zoo/tools/evaluate_zoo.py --data-root ../shared/data
     # a candidate on the validation split (the last 5000 training images)
-    python examples/evaluate_zoo.py --data-root ../shared/data \\
+    python zoo/tools/evaluate_zoo.py --data-root ../shared/data \\
         --weights runs/x/model.pth --split holdout --rfid-n 0
 """
 

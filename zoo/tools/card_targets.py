@@ -6,7 +6,7 @@ Reads the evaluation files that ``zoo/results/training/mnist-v2/finish.sh`` writ
 the value measured, met or missed, and the file it comes from. With
 ``--baseline`` (the first stack's results folder) its values sit beside them.
 
-    python examples/card_targets.py zoo/results/v2 --baseline zoo/results
+    python zoo/tools/card_targets.py zoo/results/v2 --baseline zoo/results
 
 Targets: every layer uses >= 240 of its 256 codes (also counting near-copies
 once) with a code entropy >= 7.5 bits; at 8 bits (layer 5) the classifier errs on

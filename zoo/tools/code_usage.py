@@ -15,9 +15,9 @@ the layer's one codebook is), and the entropy (bits) of its assignments. Where
 most positions see the same thing (the black border of a digit at layer 1), that
 entropy is far below ``log2 K``: the reference for the code-entropy target.
 
-    python examples/code_usage.py --data-root ../shared/data
-    python examples/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
-    python examples/code_usage.py --data-root ../shared/data --kmeans 1000
+    python zoo/tools/code_usage.py --data-root ../shared/data
+    python zoo/tools/code_usage.py --data-root ../shared/data --weights runs/x/model.pth
+    python zoo/tools/code_usage.py --data-root ../shared/data --kmeans 1000
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from compressai_hqa import zoo
-from compressai_hqa.baselines.kmeans import kmeans
+from compressai_hqa.baselines.clustering import run_kmeans
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.eval_model.codes import code_statistics, entropy_bits
 from compressai_hqa.models import HQA
@@ -49,7 +49,8 @@ def kmeans_entropy_bits(
         [stack.encode(images[i : i + 500]) for i in range(0, len(images), 500)]
     )
     points = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-    fit = kmeans(points, stack.codebook_size, max_iter=max_iter, tol=1e-4, seed=seed)
+    k = stack.codebook_size
+    fit = run_kmeans(points, k, max_iter=max_iter, tol=1e-4, seed=seed)
     return entropy_bits(torch.bincount(fit.assignments, minlength=stack.codebook_size))
 
 
