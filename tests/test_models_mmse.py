@@ -71,7 +71,7 @@ def test_path_weights_are_a_trainable_copy(stack: HQA) -> None:
 
 @pytest.mark.parametrize("kind", ["path", "net", "table"])
 def test_shapes_and_crop(stack: HQA, kind: str) -> None:
-    decoders = MMSEDecoders(stack, {2: kind})
+    decoders = MMSEDecoders(stack, {2: kind}).eval()
     codes = torch.randint(0, 16, (3, 5, 7))
     out = decoders(codes, 2)
     assert out.shape == (3, 1, 20, 28)

@@ -18,7 +18,14 @@ from .pretrained import PretrainedUnavailableError, load_weights, shipped_weight
 __all__ = ["PRETRAINED_MMSE", "mmse_decoders", "pretrained_mmse"]
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
-PRETRAINED_MMSE: dict[str, tuple[str, str]] = {}
+PRETRAINED_MMSE: dict[str, tuple[str, str]] = {
+    # layers 1-4: the fine-tuned decoding path; layer 5: the table of the mean
+    # training digit of each code (zoo/results/training/mmse/README.md)
+    "mnist": (
+        "hqa-mnist-mmse-db87e3e6.pth",
+        "db87e3e69cf616cb0f997c7e6886b34b4967edca5e822764ce3aa26486f13def",
+    ),
+}
 
 
 def pretrained_mmse(stack: HQAStack) -> MMSEDecoders:

@@ -210,6 +210,7 @@ def train_layer(settings: MMSESettings) -> dict[str, Any]:
         ValueError: a checkpoint of other options.
     """
     torch.manual_seed(settings.seed)
+    torch.set_flush_denormal(True)  # subnormal floats are very slow on x86 CPUs
     stack = load_stack(settings.weights)
     if settings.layer > stack.num_layers:
         raise ValueError(f"the stack has {stack.num_layers} layers")
