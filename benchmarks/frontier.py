@@ -123,11 +123,14 @@ def add_rfid(row: dict, recon_path: Path, images: Tensor, n: int, cache: dict) -
 
     if "inception" not in cache:
         cache["inception"] = load_inception()
+        ids = tuple(f"mnist-test/{i:05d}" for i in range(len(images)))
         cache["reference"] = reference_features(
-            EvalImages(images, None, "mnist-test"), n, cache["inception"]
+            EvalImages("mnist-test", images, ids), n, cache["inception"], progress=True
         )
     x_hat = torch.from_numpy(np.load(recon_path))
-    row["rfid"] = rfid(list(x_hat[:n]), cache["reference"], cache["inception"])
+    row["rfid"] = rfid(
+        list(x_hat[:n]), cache["reference"], cache["inception"], progress=True
+    )
     row["rfid_n"] = n
 
 
