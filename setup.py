@@ -30,6 +30,8 @@ setup(
         "compressai_hqa.zoo_weights",
     ],
     package_dir={"compressai_hqa.zoo_weights": "zoo"},
+    # the console script's launcher: parses arguments without importing torch
+    py_modules=["_compressai_hqa_cli"],
     package_data={
         "compressai_hqa": ["assets/*.npz", "assets/*.md", "assets/*.pt", "py.typed"],
         "compressai_hqa.zoo_weights": ["*.pth", "*.md"],
@@ -43,7 +45,7 @@ setup(
         "tqdm",
     ],
     entry_points={
-        "console_scripts": ["compressai-hqa = compressai_hqa.codec.cli:main"],
+        "console_scripts": ["compressai-hqa = _compressai_hqa_cli:main"],
     },
     extras_require={
         "test": TEST_REQUIRES + FID_REQUIRES + ["matplotlib"],

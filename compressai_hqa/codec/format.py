@@ -59,6 +59,7 @@ __all__ = [
     "Header",
     "ImageSize",
     "check_sizes",
+    "check_version",
     "decode_payload",
     "encode_payload",
     "pack",
@@ -223,8 +224,9 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
 
     Raises:
         CorruptStreamError: not an ``.hqa`` file, a newer format version, a
-            CRC mismatch, a field out of range, or a payload whose length does
-            not fit the header (truncated or extended file).
+            CRC mismatch, a field out of range, a non-canonical size table, or a
+            payload whose length does not fit the header (truncated or extended
+            file).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStreamError(f"expected bytes, got {type(data).__name__}")
@@ -240,13 +242,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     fields = _FIXED.unpack_from(body)
     version, prior_id, layer, flags, fingerprint = fields[1:6]
     codebook_size, log2_factor, name_length = fields[6:]
-    if version > VERSION:
-        raise CorruptStreamError(
-            f".hqa format version {version} is newer than this compressai_hqa "
-            f"reads (version {VERSION}); upgrade compressai_hqa"
-        )
-    if version < 1:
-        raise _fail(f"format version {version}")
+    check_version(version)
     priors = {v: k for k, v in PRIOR_IDS.items()}
     if prior_id not in priors:
         raise _fail(f"unknown prior id {prior_id}")
@@ -275,7 +271,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     else:
         table = body[offset : offset + count * _SIZE.size]
         sizes = tuple(ImageSize(*s) for s in _SIZE.iter_unpack(table))
-        if len(set(sizes)) == 1 and count > 1:
+        if len(set(sizes)) == 1:  # one image too: flag bit 0 must then be set
             raise _fail("one size stored per image although all are equal")
     offset += stored * _SIZE.size
     (payload_length,) = _U32.unpack_from(body, offset)
@@ -302,6 +298,17 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
             f"{header.total_codes} codes take {what} payload bytes, got {len(payload)}"
         )
     return header, payload
+
+
+def check_version(version: int) -> None:
+    """Raises CorruptStreamError for a version this reader cannot read."""
+    if version > VERSION:
+        raise CorruptStreamError(
+            f".hqa format version {version} is newer than this compressai_hqa "
+            f"reads (version {VERSION}); upgrade compressai_hqa"
+        )
+    if version < 1:
+        raise _fail(f"format version {version}")
 
 
 def _payload_bounds(header: Header) -> tuple[int, int]:
