@@ -199,7 +199,9 @@ def test_a_thousand_digits_at_eight_bits_take_a_thousand_bytes(
     for i in (0, 1, 500, 999):  # each digit coded alone is what the file holds
         codes = chunked(model, x[i : i + 1], (32, 32), "encode", model.quantize)
         x_hat = chunked(model, codes, (32, 32), "argmin", model.decode)
-        assert torch.equal(read_png(tmp_path / "dec" / f"{i:05d}.png"), to_uint8(x_hat[0]))
+        assert torch.equal(
+            read_png(tmp_path / "dec" / f"{i:05d}.png"), to_uint8(x_hat[0])
+        )
 
 
 def test_console_script_bad_data_and_usage_exit_codes(tmp_path: Path, weights) -> None:

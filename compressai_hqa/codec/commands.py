@@ -251,13 +251,15 @@ def info(args: argparse.Namespace) -> None:
         "uniform_bits_per_image": header.ideal_bits / header.count,
     }
     if args.json:
-        print(json.dumps(described, indent=2))
+        write_output("-", (json.dumps(described, indent=2) + "\n").encode(), False)
         return
     shown = described["sizes"][:5] + (["..."] if len(sizes) > 5 else [])
     described["sizes"] = ", ".join(shown) + (" (all)" if len(sizes) == 1 else "")
+    lines = []
     for key, value in described.items():
         text = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"{key.replace('_', ' ')}: {text}")
+        lines.append(f"{key.replace('_', ' ')}: {text}\n")
+    write_output("-", "".join(lines).encode(), False)
 
 
 # ------------------------------------------------------------------ helpers

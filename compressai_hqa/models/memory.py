@@ -6,10 +6,12 @@ the largest sum of the tensors alive at one step: the tensors a caller holds
 (the image, the layer input, the codes) plus an operation's input and output.
 The posterior of a quantiser (K logits per code position, with two temporaries
 in ``"argmin"`` mode and four in ``"sample"`` mode) is usually the largest. The
-sum is multiplied by :data:`SAFETY`, which covers what the walk does not see
-(oneDNN's reordered copies and scratch buffers, the allocator's slack): the
-ratio of measured peak memory to this estimate is at most 0.75 on the sizes
-``benchmarks/codec_memory.py`` measures.
+sum (convolutions counted twice: oneDNN may reorder their input and output) is
+multiplied by :data:`SAFETY`, and a chunk of images adds :data:`OVERHEAD` once
+(oneDNN's scratch buffers and kernels, the allocator's arenas). On the MNIST
+stack, the measured peak memory of encoding and decoding one image (64 to 1024
+pixels square, 16 digits of 32x32) is at most 0.57 of the estimate
+(``benchmarks/codec_memory.py``, ``benchmarks/results/codec_memory.txt``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ __all__ = ["OVERHEAD", "SAFETY", "decode_bytes", "encode_bytes"]
 
 #: Factor applied to the walk's count (see the module docstring).
 SAFETY = 2.0
-#: Bytes added to every estimate: oneDNN's scratch buffers and kernels, the
-#: allocator's arenas (measured: 6 to 10 MB for the smallest images).
+#: Bytes added once per chunk of images (not by :func:`encode_bytes` and
+#: :func:`decode_bytes`, which are per image): oneDNN's scratch buffers and
+#: kernels, the allocator's arenas (measured: 6 to 10 MB for the smallest images).
 OVERHEAD = 16 << 20
 # Logit-sized tensors alive at once while a quantiser picks codes.
 _LOGIT_COPIES = {"argmin": 3, "sample": 5}

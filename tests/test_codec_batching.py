@@ -1,0 +1,140 @@
+"""Tests of compressai_hqa.codec.batching: codes and pixels that depend on the image
+alone, chunks that fit a memory budget decided before anything is allocated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_config
+
+from compressai_hqa import HQA, zoo
+from compressai_hqa.codec import (
+    MemoryLimitError,
+    check_decode_memory,
+    compress_images,
+    decode_images,
+    read_codes,
+)
+from compressai_hqa.codec.batching import (
+    CHUNK_BYTES,
+    MAX_CHUNK,
+    check_budget,
+    chunk_size,
+    image_bytes,
+    run_chunk,
+)
+from compressai_hqa.codec.commands import to_uint8
+from compressai_hqa.codec.format import Header, ImageSize
+from compressai_hqa.datasets import load_mnist
+from compressai_hqa.models.memory import OVERHEAD
+
+
+@pytest.fixture
+def threads():
+    """Restores the thread count a test changes."""
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_a_chunk_is_padded_with_copies_and_runs_on_one_thread(threads) -> None:
+    torch.set_num_threads(2)
+    seen = []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        seen.append((x.clone(), torch.get_num_threads()))
+        return x * 2
+
+    items = torch.arange(6.0).view(3, 2)
+    out = run_chunk(fn, items, 5)
+    assert torch.equal(out, items * 2)
+    chunk, count = seen[0]
+    assert count == 1 and torch.get_num_threads() == 2  # restored
+    assert torch.equal(chunk, torch.cat([items, items[:1], items[:1]]))
+    for bad in (items[:0], torch.zeros(6, 2)):
+        with pytest.raises(ValueError, match="1 to 5 items"):
+            run_chunk(fn, bad, 5)
+    assert chunk_size(1) == MAX_CHUNK and chunk_size(CHUNK_BYTES) == 1
+    assert chunk_size(10 * CHUNK_BYTES) == 1 and chunk_size(CHUNK_BYTES // 3) == 3
+
+
+def _tiny_file(sizes) -> tuple[HQA, bytes]:
+    torch.manual_seed(0)
+    model = HQA(tiny_config(num_layers=2)).eval()
+    images = [torch.rand(1, h, w) for h, w in sizes]
+    return model, compress_images(model, images)
+
+
+def test_the_budget_is_decided_from_the_header(threads) -> None:
+    model, data = _tiny_file([(40, 40)] * 3)
+    header, codes = read_codes(data, model)
+    per_image = image_bytes(model, 40, 40, "argmin")
+    chunk = chunk_size(per_image)
+    need = chunk * per_image + OVERHEAD
+    check_decode_memory(model, header, "argmin", need + 8 * 3 * 100 + 3 * 512)
+    with pytest.raises(MemoryLimitError, match=r"40x40 images at layer 2 needs"):
+        check_decode_memory(model, header, "argmin", need)
+    with pytest.raises(MemoryLimitError, match="--max-memory"):
+        next(decode_images(model, header, codes, max_memory=OVERHEAD))
+    # sampling keeps more posterior-sized tensors (K = 256): a larger estimate
+    mnist = HQA("mnist", num_layers=3)
+    assert image_bytes(mnist, 40, 40, "sample") > image_bytes(mnist, 40, 40, "argmin")
+    # a crafted header: one 8192x8192 image at layer 2, refused without a payload
+    huge = Header(model="hqa-tiny", fingerprint=header.fingerprint, layer=2,
+                  prior="uniform", codebook_size=16, factor=4,
+                  sizes=(ImageSize(8192, 8192, 1),))  # fmt: skip
+    with pytest.raises(MemoryLimitError, match="8192x8192"):
+        check_decode_memory(model, huge)
+    # many distinct sizes: a bound from the largest height and width
+    sizes = [(h, 1) for h in range(1, 70)] + [(1, 3000)]
+    with pytest.raises(MemoryLimitError, match="69x3000"):
+        check_budget(model, sizes, "encode", image_bytes(model, 69, 3000, "encode"))
+    check_budget(model, sizes, "encode", None)  # no limit
+    # compress refuses an image before encoding it
+    with pytest.raises(MemoryLimitError, match="encoding 64x64"):
+        compress_images(model, [torch.rand(1, 64, 64)], max_memory=OVERHEAD)
+
+
+def test_codes_do_not_depend_on_the_other_images(mnist_root: Path, threads) -> None:
+    """Every layer: a digit compressed alone has the codes it has in a file of 256,
+    at 1 and 2 threads (before, 996 of 1,000 differed at layer 1)."""
+    stack = zoo.hqa(pretrained=True)
+    digits = list(load_mnist(mnist_root, train=False).images[:256].unbind(0))
+    picks = (0, 1, 17, 128, 255)
+    for layer in range(1, 6):
+        model = stack.truncate(layer).eval()
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            _, batch = read_codes(compress_images(model, digits), model)
+            for i in picks:
+                _, (alone,) = read_codes(compress_images(model, [digits[i]]), model)
+                assert torch.equal(alone, batch[i]), (layer, count, i)
+
+
+def test_pixels_do_not_depend_on_the_batch_order_or_threads(
+    mnist_root: Path, threads
+) -> None:
+    """Every layer: the decodes of a file of 100 digits, at 1 and 2 threads, in
+    reverse order, and of single digits, are the same 8-bit images."""
+    stack = zoo.hqa(pretrained=True)
+    digits = list(load_mnist(mnist_root, train=False).images[:100].unbind(0))
+    for layer in range(1, 6):
+        model = stack.truncate(layer).eval()
+        data = compress_images(model, digits)
+        reverse = compress_images(model, digits[::-1])
+        decoded = {}
+        for name, file, count in (("1", data, 1), ("2", data, 2), ("rev", reverse, 1)):
+            torch.set_num_threads(count)
+            header, codes = read_codes(file, model)
+            decoded[name] = torch.stack(
+                [to_uint8(x) for x in decode_images(model, header, codes)]
+            )
+        assert torch.equal(decoded["1"], decoded["2"]), layer
+        assert torch.equal(decoded["1"], decoded["rev"].flip(0)), layer
+        for i in (0, 50, 99):
+            header, codes = read_codes(compress_images(model, [digits[i]]), model)
+            (alone,) = decode_images(model, header, codes)
+            assert torch.equal(to_uint8(alone), decoded["1"][i]), (layer, i)
