@@ -313,7 +313,7 @@ def _read(
 def _wide_pixels(img: Any, mode: str) -> Tensor:
     """A 16-bit or float grayscale PIL image as float32 (C, H, W) in [0, 1]."""
     scale = _WIDE_MODES[img.mode]
-    pixels = torch.from_numpy(np.asarray(img, dtype=np.float32)) / scale
+    pixels = torch.from_numpy(np.array(img, dtype=np.float32)) / scale
     low, high = float(pixels.min()), float(pixels.max())
     if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high > 1:
         raise ValueError(

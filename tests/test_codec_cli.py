@@ -21,9 +21,10 @@ from PIL import Image
 
 from compressai_hqa import HQA
 from compressai_hqa.codec import cli, commands
+from compressai_hqa.codec.api import read_codes
 from compressai_hqa.codec.batching import chunk_size, image_bytes, run_chunk
 from compressai_hqa.codec.commands import to_uint8
-from compressai_hqa.datasets import load_mnist
+from compressai_hqa.datasets import load_mnist, resize_images
 from compressai_hqa.entropy_models import quantize_frequencies
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
@@ -248,7 +249,7 @@ def test_bad_inputs_are_one_line_errors(
         "model/weights": (("compress", tmp_path / "in", "-o", tmp_path / "a", *args,
                            "--model", "hqa-celeba64"), 1, "celeba64"),
         "channels": (("compress", tmp_path / "in", "-o", tmp_path / "a", "--weights",
-                      weights[1]), 2, "1-channel"),
+                      weights[1]), 2, "1-channel images; pass --color-mode L"),
         "other model": (("decompress", good, "-o", tmp_path / "d", "--weights",
                          weights[1]), 1, "3-channel"),
         "no shipped weights": (("decompress", good, "-o", tmp_path / "d"), 1,
@@ -322,7 +323,7 @@ def test_failures_leave_no_partial_output(
     (tmp_path / "d" / "00001.png").write_bytes(b"keep")
     argv = ("decompress", out, "-o", tmp_path / "d", "--weights", weights[1])
     status, _, err = run(capsysbinary, *argv)
-    assert status == 1 and "00001.png" in err
+    assert status == 1 and "00001.png exists (1 of the 3 outputs exists)" in err
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["00001.png"]
 
     # a failure after two images were decoded: nothing is written
@@ -374,3 +375,71 @@ def test_decode_temperature(tmp_path: Path, capsysbinary, weights) -> None:
         status == 1 and "--temperature must be a finite number > 0" in err
     )  # usage error
     assert not (tmp_path / "bad").exists()
+
+
+def test_mnist_pngs_round_trip_as_their_digits_with_resize(
+    tmp_path: Path, capsysbinary, mnist_root: Path
+) -> None:
+    """16 raw 28x28 test digits as PNGs at layer 5: coded at their own size they
+    mostly decode as other digits (a warning says so); with --resize they are
+    coded as the IDX file of the same digits is (28 -> 32 as in training), and
+    the shipped classifier reads the labels back."""
+    from compressai_hqa.datasets import MNIST_FILES
+    from compressai_hqa.metrics.classifier import load_classifier, predict
+
+    raw = gzip.decompress(
+        (mnist_root / "MNIST/raw" / MNIST_FILES[False][1]).read_bytes()
+    )
+    labels = torch.tensor(list(raw[8:24]))
+    idx = _first_test_digits(mnist_root, tmp_path / "digits-idx3-ubyte", 16)
+    pixels = np.frombuffer(idx.read_bytes()[16:], np.uint8).reshape(16, 28, 28)
+    (tmp_path / "png").mkdir()
+    for i, digit in enumerate(pixels):
+        Image.fromarray(digit).save(tmp_path / "png" / f"{i:02d}.png")
+    decoded = {}
+    for name, source, extra in (("own size", tmp_path / "png", []),
+                                ("resized", tmp_path / "png", ["--resize"]),
+                                ("idx", idx, [])):  # fmt: skip
+        out = tmp_path / f"{name}.hqa"
+        status, _, err = run(capsysbinary, "compress", source, "-o", out, "--layer",
+                             "5", *extra)  # fmt: skip
+        assert status == 0, err
+        warned = "warning: " in err and "pass --resize" in err
+        assert warned == (name == "own size"), err
+        status, _, err = run(capsysbinary, "decompress", out, "-o", tmp_path / name)
+        assert status == 0, err
+        files = sorted((tmp_path / name).iterdir())
+        decoded[name] = torch.stack([read_png(f) for f in files]).float() / 255
+    assert decoded["own size"].shape[-2:] == (28, 28)
+    assert torch.equal(decoded["resized"], decoded["idx"])
+    classifier = load_classifier()
+    wrong = {name: int((predict(classifier, resize_images(x, 32)) != labels).sum())
+             for name, x in decoded.items()}  # fmt: skip
+    assert wrong["resized"] <= 1 and wrong["own size"] >= 6, wrong
+
+
+def test_16_bit_and_float_images_are_scaled_to_the_unit_range(
+    tmp_path: Path, capsysbinary, weights
+) -> None:
+    """A 16-bit PNG (PIL mode I;16) of v * 257 and a float TIFF (mode F) of
+    v / 255 hold the 8-bit image v exactly: same codes; float values outside
+    [0, 1] are refused."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (37, 29), dtype=np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "in" / "a8.png")
+    Image.fromarray(pixels.astype(np.uint16) * 257).save(tmp_path / "in" / "b16.png")
+    Image.fromarray(pixels.astype(np.float32) / 255).save(tmp_path / "in" / "c.tif")
+    with Image.open(tmp_path / "in" / "b16.png") as img:
+        assert img.mode == "I;16"
+    out = tmp_path / "x.hqa"
+    status, _, err = run(capsysbinary, "compress", tmp_path / "in", "-o", out,
+                         "--weights", weights[1])  # fmt: skip
+    assert status == 0, err
+    _, codes = read_codes(out.read_bytes(), load(weights[1], 3))
+    assert torch.equal(codes[0], codes[1]) and torch.equal(codes[0], codes[2])
+    Image.fromarray(pixels.astype(np.float32)).save(tmp_path / "bad.tif")  # 0..255
+    status, _, err = run(capsysbinary, "compress", tmp_path / "bad.tif", "-o",
+                         tmp_path / "y.hqa", "--weights", weights[1])  # fmt: skip
+    assert status == 2
+    one_line_error(err, "bad.tif", "not in [0, 1]")
