@@ -17,7 +17,7 @@ import hashlib
 import json
 import struct
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -28,11 +28,11 @@ from torch import Tensor
 
 from compressai_hqa.codec.batching import (
     DEFAULT_MAX_MEMORY,
+    ChunkSizes,
     MemoryLimitError,
     check_budget,
-    chunk_size,
-    image_bytes,
     run_chunk,
+    runs,
 )
 from compressai_hqa.codec.format import (
     FINGERPRINT_BYTES,
@@ -122,34 +122,6 @@ def _image_size(image: Tensor) -> ImageSize:
     return ImageSize(int(h), int(w), int(c))
 
 
-def _runs(
-    items: Iterable[tuple[ImageSize, Any]], limit: Callable[[ImageSize], int]
-) -> Iterator[tuple[ImageSize, list[Any]]]:
-    """Runs of at most ``limit(size)`` consecutive items of one size."""
-    size, batch = None, []
-    for item_size, item in items:
-        if batch and (item_size != size or len(batch) == limit(size)):
-            yield size, batch
-            batch = []
-        size = item_size
-        batch.append(item)
-    if batch:
-        yield size, batch  # type: ignore[misc]
-
-
-class _Chunks(dict):
-    """Images per chunk of each size for one model and operation (memoised)."""
-
-    def __init__(self, model: HQA, operation: str) -> None:
-        super().__init__()
-        self.model, self.operation = model, operation
-
-    def __missing__(self, size: ImageSize) -> int:
-        per_image = image_bytes(self.model, size[0], size[1], self.operation)
-        self[size] = chunk = chunk_size(per_image)
-        return chunk
-
-
 def _check_image(model: HQA, image: Tensor) -> ImageSize:
     size = _image_size(image)
     if size.channels != model.config.in_channels:
@@ -205,7 +177,7 @@ def compress_images(
     """
     coder = model.coder(prior)
     device = model.device
-    chunks = _Chunks(model, "encode")
+    chunks = ChunkSizes(model, "encode")
     sizes: list[ImageSize] = []
     codes: list[np.ndarray] = []
     total = 0
@@ -217,7 +189,7 @@ def compress_images(
                 check_budget(model, [size[:2]], "encode", max_memory)
             yield size, image
 
-    for size, batch in _runs(checked(images), chunks.__getitem__):
+    for size, batch in runs(checked(images), chunks.__getitem__):
         x = torch.stack(batch).to(device)
         check_pixels(x)
         indices = run_chunk(model.quantize, x, chunks[size])
@@ -349,8 +321,8 @@ def decode_images(
             (checked before decoding anything; see :func:`check_decode_memory`).
     """
     check_decode_memory(model, header, mode, max_memory)
-    chunks = _Chunks(model, mode)
-    for size, batch in _runs(zip(header.sizes, codes, strict=True), chunks.__getitem__):
+    chunks = ChunkSizes(model, mode)
+    for size, batch in runs(zip(header.sizes, codes, strict=True), chunks.__getitem__):
         decode = partial(
             model.decode,
             mode=mode,

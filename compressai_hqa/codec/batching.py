@@ -24,8 +24,9 @@ allocated, work whose chunks would need more than the budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -38,12 +39,14 @@ __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_MEMORY",
     "MAX_CHUNK",
+    "ChunkSizes",
     "MemoryLimitError",
     "check_budget",
     "chunk_size",
     "format_bytes",
     "image_bytes",
     "run_chunk",
+    "runs",
     "single_thread",
 ]
 
@@ -125,6 +128,36 @@ def check_budget(
             f"{format_bytes(need)}, more than the {format_bytes(max_memory)} "
             "allowed; raise the limit with --max-memory (API: max_memory)"
         )
+
+
+def runs(
+    items: Iterable[tuple[Hashable, Any]], limit: Callable[[Any], int]
+) -> Iterator[tuple[Any, list[Any]]]:
+    """(size, items) for runs of consecutive ``(size, item)`` pairs of one size,
+    each at most ``limit(size)`` long."""
+    size, batch = None, []
+    for item_size, item in items:
+        if batch and (item_size != size or len(batch) == limit(size)):
+            yield size, batch
+            batch = []
+        size = item_size
+        batch.append(item)
+    if batch:
+        yield size, batch  # type: ignore[misc]
+
+
+class ChunkSizes(dict):
+    """(height, width, ...) -> images per chunk, for one model and operation:
+    :func:`chunk_size` of :func:`image_bytes`, computed once per size."""
+
+    def __init__(self, model: HQA, operation: str) -> None:
+        super().__init__()
+        self.model, self.operation = model, operation
+
+    def __missing__(self, size: tuple[int, ...]) -> int:
+        per_image = image_bytes(self.model, size[0], size[1], self.operation)
+        self[size] = chunk = chunk_size(per_image)
+        return chunk
 
 
 @contextmanager
