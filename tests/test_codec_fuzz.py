@@ -246,13 +246,27 @@ os._exit(status)
 """
 
 
+def _limited(*args: object) -> tuple[int, str, int]:
+    """(exit status, stderr, peak RSS in bytes) of the command line in a child
+    limited as _CHILD says."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *map(str, args)],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    err = proc.stderr.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.stderr.close()
+    return os.waitstatus_to_exitcode(status), err, usage.ru_maxrss * 1024  # KiB
+
+
 @pytest.mark.slow
 def test_crafted_large_files_are_refused_or_decoded_in_bounded_memory(
     tmp_path: Path,
 ) -> None:
     """One image of 2048^2, 4096^2, 8192^2 and 65535x1024 pixels at layer 5 (4 to
     64 KB files, valid CRC): refused in one line with exit 2 and a peak RSS below
-    1 GB (the start-up alone is ~0.8 GB); 512^2 decodes under the limit."""
+    1 GB (the start-up alone is ~0.8 GB); 512^2 decodes under the limit. An
+    8000x8000 PNG is refused by compress before its pixels are decoded."""
     model = zoo.hqa(layer=5, pretrained=True)
     fingerprint = weights_fingerprint(model)
     rng = np.random.default_rng(0)
@@ -264,15 +278,7 @@ def test_crafted_large_files_are_refused_or_decoded_in_bounded_memory(
         path = tmp_path / f"{h}x{w}.hqa"
         path.write_bytes(pack(header, encode_payload(codes, "uniform", 256, None)))
         out = tmp_path / f"{h}x{w}"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, "decompress", str(path), "-o", str(out)],
-            stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-        err = proc.stderr.read().decode()
-        proc.stderr.close()
-        code = os.waitstatus_to_exitcode(status)
-        peak = usage.ru_maxrss * 1024  # KiB on Linux
+        code, err, peak = _limited("decompress", path, "-o", out)
         if (h, w) == (512, 512):
             assert code == 0, err
             assert Image.open(out / "00000.png").size == (512, 512)
@@ -283,3 +289,8 @@ def test_crafted_large_files_are_refused_or_decoded_in_bounded_memory(
         assert "--max-memory" in lines[0]
         assert peak < 1e9, (h, w, peak)
         assert not out.exists()
+    Image.new("L", (8000, 8000)).save(tmp_path / "big.png")
+    code, err, peak = _limited("compress", tmp_path / "big.png", "-o", tmp_path / "b")
+    assert code == 2 and peak < 1e9, (err, peak)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "big.png: encoding 8000x8000 images" in lines[0], err
