@@ -114,27 +114,31 @@ def test_codes_do_not_depend_on_the_other_images(mnist_root: Path, threads) -> N
                 assert torch.equal(alone, batch[i]), (layer, count, i)
 
 
+def _decoded(model: HQA, data: bytes) -> torch.Tensor:
+    header, codes = read_codes(data, model)
+    return torch.stack([to_uint8(x) for x in decode_images(model, header, codes)])
+
+
 def test_pixels_do_not_depend_on_the_batch_order_or_threads(
     mnist_root: Path, threads
 ) -> None:
-    """Every layer: the decodes of a file of 100 digits, at 1 and 2 threads, in
-    reverse order, and of single digits, are the same 8-bit images."""
+    """Every layer: the 8-bit decodes of a file of 256 digits at 1 and 2 threads,
+    of the file in reverse order, and of files of 1, 2 and 7 of its digits are the
+    same images (before, 118 of 1,000 layer-5 digits decoded to other PNGs in
+    batches of 1 than of 256)."""
     stack = zoo.hqa(pretrained=True)
-    digits = list(load_mnist(mnist_root, train=False).images[:100].unbind(0))
+    digits = list(load_mnist(mnist_root, train=False).images[:256].unbind(0))
     for layer in range(1, 6):
         model = stack.truncate(layer).eval()
         data = compress_images(model, digits)
-        reverse = compress_images(model, digits[::-1])
-        decoded = {}
-        for name, file, count in (("1", data, 1), ("2", data, 2), ("rev", reverse, 1)):
-            torch.set_num_threads(count)
-            header, codes = read_codes(file, model)
-            decoded[name] = torch.stack(
-                [to_uint8(x) for x in decode_images(model, header, codes)]
-            )
-        assert torch.equal(decoded["1"], decoded["2"]), layer
-        assert torch.equal(decoded["1"], decoded["rev"].flip(0)), layer
-        for i in (0, 50, 99):
-            header, codes = read_codes(compress_images(model, [digits[i]]), model)
-            (alone,) = decode_images(model, header, codes)
-            assert torch.equal(to_uint8(alone), decoded["1"][i]), (layer, i)
+        torch.set_num_threads(1)
+        reference = _decoded(model, data)
+        torch.set_num_threads(2)
+        assert torch.equal(_decoded(model, data), reference), layer
+        reverse = _decoded(model, compress_images(model, digits[::-1]))
+        assert torch.equal(reverse.flip(0), reference), layer
+        for start, count in ((0, 1), (99, 1), (255, 1), (40, 2), (3, 7), (200, 7)):
+            part = compress_images(model, digits[start : start + count])
+            assert torch.equal(
+                _decoded(model, part), reference[start : start + count]
+            ), (layer, start, count)
