@@ -52,12 +52,13 @@ __all__ = [
 ]
 
 PROG = "compressai-hqa"
+# The package's constants, repeated here so that parsing imports nothing
+# (tests/test_codec_hygiene.py and tests/test_commands.py check that they agree):
+# the exit statuses of compressai_hqa.commands, models.PRIORS,
+# decoding.DECODE_MODES and datasets.COLOR_MODES.
 EXIT_USAGE = 1
 EXIT_DATA = 2
 EXIT_INTERRUPTED = 130
-# The package's constants, repeated here so that parsing imports nothing
-# (tests/test_codec_cli.py checks that they agree): models.PRIORS,
-# decoding.DECODE_MODES and datasets.COLOR_MODES.
 PRIOR_CHOICES = ("uniform", "learned")
 DECODE_CHOICES = ("argmin", "sample", "average")
 COLOR_MODES = ("L", "RGB")
@@ -66,7 +67,9 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with exit status 1 and a one-line message for usage errors."""
+    """argparse with exit status 1 and a one-line message for usage errors (as
+    :class:`compressai_hqa.commands.CommandParser`, without importing the
+    package)."""
 
     def error(self, message: str) -> NoReturn:
         fail(EXIT_USAGE, message + f" (see {PROG} --help)")
@@ -277,16 +280,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from compressai_hqa.codec import commands
     from compressai_hqa.codec.api import MemoryLimitError, WeightsMismatchError
-    from compressai_hqa.codec.sources import DataError, UsageError
-    from compressai_hqa.errors import CorruptStreamError
+    from compressai_hqa.commands import run_command
 
-    try:
-        getattr(commands, args.command)(args)
-    except (UsageError, WeightsMismatchError) as err:
-        fail(EXIT_USAGE, str(err))
-    except (DataError, CorruptStreamError, MemoryLimitError) as err:
-        fail(EXIT_DATA, str(err))
-    except OSError as err:  # the file system: permissions, a full disk, ...
-        reason = err.strerror or str(err) or type(err).__name__
-        fail(EXIT_USAGE, f"{err.filename}: {reason}" if err.filename else reason)
+    run_command(
+        lambda: getattr(commands, args.command)(args),
+        PROG,
+        usage=(WeightsMismatchError,),
+        data=(MemoryLimitError,),
+    )
     return 0

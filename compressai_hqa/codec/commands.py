@@ -41,11 +41,13 @@ from compressai_hqa.codec.outputs import (
     write_output,
 )
 from compressai_hqa.codec.reading import read_file
-from compressai_hqa.codec.sources import (
+from compressai_hqa.codec.sources import expand_sources, iter_images
+from compressai_hqa.commands import (
     DataError,
     UsageError,
-    expand_sources,
-    iter_images,
+    load_state_dict,
+    progress_bar,
+    resolve_device,
 )
 from compressai_hqa.decoding import Decoding
 from compressai_hqa.models import HQA
@@ -86,7 +88,7 @@ def compress(args: argparse.Namespace) -> None:
     check = _image_check(model, args)
     count = sum(s.count for s in sources)
     resize = model.config.image_size if args.resize else None
-    with _progress(count, args.quiet, "compress") as bar:
+    with progress_bar(count, args.quiet, "compress") as bar:
         named = iter_images(sources, args.color_mode, args.idx_size, check, resize)
         images = _warn_size(model, named)
         try:
@@ -192,7 +194,7 @@ def decompress(args: argparse.Namespace) -> None:
         write_output("-", buffer.getvalue(), args.force)
     else:
         with (
-            _progress(header.count, args.quiet, "decompress") as bar,
+            progress_bar(header.count, args.quiet, "decompress") as bar,
             staging(out_dir, args.force) as tmp,
         ):
             for name, image in zip(names, images, strict=True):
@@ -276,7 +278,7 @@ def load_model(
             or of another model.
         DataError: unreadable weights.
     """
-    target = _device(device)
+    target = resolve_device(device)
     with redirect_stdout(sys.stderr):
         model = _build_model(name, weights, from_file, check_name)
     layer = model.num_layers if layer is None else layer
@@ -292,24 +294,13 @@ def _build_model(
 ) -> HQA:
     from compressai_hqa.families import FAMILIES, get_config
     from compressai_hqa.models import check_compatible
-    from compressai_hqa.zoo import PretrainedUnavailableError
-    from compressai_hqa.zoo.pretrained import load_weights, pretrained_state_dict
 
     if name is not None and not name.startswith("hqa-"):
         raise UsageError(f"unknown model {name!r} (expected hqa-<config>)")
     config = None if name is None else name.removeprefix("hqa-")
-    try:
-        if weights is not None:
-            state_dict = load_weights(weights, progress=False)
-        elif config in FAMILIES or config is None:
-            state_dict = pretrained_state_dict(config or "mnist", progress=False)
-        else:
-            raise UsageError(f"no weights are shipped for {name}: pass --weights")
-    except (FileNotFoundError, PretrainedUnavailableError) as err:
-        hint = "; pass --weights" if weights is None else ""
-        raise UsageError(f"{err}{hint}") from None
-    except ValueError as err:
-        raise DataError(str(err)) from None
+    if weights is None and config is not None and config not in FAMILIES:
+        raise UsageError(f"no weights are shipped for {name}: pass --weights")
+    state_dict = load_state_dict(weights, config)
     try:
         model = HQA.from_state_dict(state_dict)
     except ValueError as err:
@@ -324,23 +315,6 @@ def _build_model(
             what = "the file was compressed with" if from_file else "--model is"
             raise UsageError(f"{what} {name}, the weights are {model_name(model)}")
     return model
-
-
-def _device(device: str) -> torch.device:
-    """``--device`` as a torch device: the CPU or an available CUDA device."""
-    try:
-        target = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r} (cpu, cuda or cuda:N)") from None
-    if target.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device {device!r} (cpu, cuda or cuda:N)")
-    if target.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UsageError("--device cuda: CUDA is not available")
-        if target.index is not None and target.index >= count:
-            raise UsageError(f"--device {device}: there are {count} CUDA devices")
-    return target
 
 
 @contextmanager
@@ -361,12 +335,3 @@ def _open_input(spec: str) -> Iterator[BinaryIO]:
 
 def _images(count: int) -> str:
     return f"{count:,} image{'' if count == 1 else 's'}"
-
-
-@contextmanager
-def _progress(total: int, quiet: bool, what: str) -> Iterator[Any]:
-    from tqdm import tqdm
-
-    disable = quiet or not sys.stderr.isatty() or total < 2
-    with tqdm(total=total, unit="img", desc=what, disable=disable, leave=False) as bar:
-        yield bar

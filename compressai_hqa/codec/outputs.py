@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from compressai_hqa.codec.sources import UsageError
+from compressai_hqa.commands import UsageError
 from compressai_hqa.files import atomic_write, new_file_mode
 
 __all__ = [

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from compressai_hqa.codec import format as fmt
+from compressai_hqa.commands import DataError, UsageError
 from compressai_hqa.datasets import list_images, load_image, resize_images
 
 __all__ = [
@@ -41,14 +42,6 @@ _IDX_MAGIC = b"\x00\x00\x08\x03"  # unsigned bytes, 3 dimensions
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_IDX_BYTES = 1 << 30
 _GLOB_CHARS = frozenset("*?[")
-
-
-class UsageError(Exception):
-    """A problem with the command line or the environment (exit status 1)."""
-
-
-class DataError(Exception):
-    """Unreadable or corrupt input data (exit status 2)."""
 
 
 @dataclass
