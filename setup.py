@@ -56,8 +56,10 @@ setup(
         *find_packages(include=["compressai_hqa", "compressai_hqa.*"]),
         "compressai_hqa.zoo_weights",
     ],
-    py_modules=["_compressai_hqa_hook"],
     package_dir={"compressai_hqa.zoo_weights": "zoo"},
+    # the start-up hook, and the console script's launcher (parses arguments
+    # without importing torch)
+    py_modules=["_compressai_hqa_hook", "_compressai_hqa_cli"],
     package_data={
         "compressai_hqa": ["assets/*.npz", "assets/*.md", "assets/*.pt", "py.typed"],
         "compressai_hqa.zoo_weights": ["*.pth", "*.md"],
@@ -72,7 +74,7 @@ setup(
     ],
     cmdclass={"build_py": BuildPyWithHook},
     entry_points={
-        "console_scripts": ["compressai-hqa = compressai_hqa.codec.cli:main"],
+        "console_scripts": ["compressai-hqa = _compressai_hqa_cli:main"],
     },
     extras_require={
         "test": TEST_REQUIRES + FID_REQUIRES + ["matplotlib"],

@@ -6,6 +6,16 @@ bitstreams and ``.hqa`` files raise :class:`CorruptStreamError` (a
 ``ValueError``).
 """
 
+import warnings
+
+with warnings.catch_warnings():
+    # CompressAI imports torch_geometric, whose import calls torch.jit.script,
+    # deprecated (FutureWarning) in recent torch: not the user's concern.
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
+    import compressai  # noqa: F401
+
 from . import configs, decoding, entropy_models, layers, models, recipes, systems, zoo
 from .configs import CELEBA64, MNIST, HQAConfig, LayerConfig
 from .decoding import DECODE_MODES, Decoding

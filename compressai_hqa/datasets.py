@@ -6,7 +6,8 @@
   generic folders (random crops for larger images).
 
 Small datasets are returned as one tensor, so the training loop can hold them on
-its device and index batches without any per-sample work.
+its device and index batches without any per-sample work. Single image files are
+read by :mod:`compressai_hqa.image_files` (its names are exported here too).
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from torch import Tensor
 
 from compressai_hqa.files import atomic_write, cache_dir
+from compressai_hqa.image_files import (
+    COLOR_MODES,
+    IMG_EXTENSIONS,
+    list_images,
+    load_image,
+    read_image,
+)
 
 __all__ = [
     "COLOR_MODES",
@@ -43,23 +51,6 @@ __all__ = [
     "resize_images",
     "sample_digits",
 ]
-
-IMG_EXTENSIONS = (
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".ppm",
-    ".bmp",
-    ".pgm",
-    ".tif",
-    ".tiff",
-    ".webp",
-)
-
-#: Conversions one may ask for: PIL's ``L`` (ITU-R 601-2 luma) or ``RGB``.
-COLOR_MODES = ("L", "RGB")
-# PIL modes read without asking: palette and 1-bit images are decoded, alpha dropped.
-_NATIVE_MODES = {"L": "L", "1": "L", "LA": "L", "RGB": "RGB", "P": "RGB", "RGBA": "RGB"}
 
 #: Dataset transforms, how a model family's images are read: ``mnist`` (a root
 #: holding ``MNIST/raw``; digits resized to the config's size), ``faces`` (a folder
@@ -121,7 +112,6 @@ def sample_digits(size: int = 32) -> TensorImages:
 
     The first 100 digits of the MNIST test split, resized like :func:`load_mnist`.
     """
-    import numpy as np
 
     with resources.as_file(
         resources.files(__package__) / "assets" / "mnist_test_100.npz"
@@ -220,68 +210,6 @@ def _idx_payload(path: Path, blob: bytes) -> tuple[tuple[int, ...], bytes]:
             f"{path} is corrupt: {len(data) - 4 - 4 * ndim} bytes for shape {shape}"
         )
     return shape, data
-
-
-def list_images(root: str | Path) -> list[Path]:
-    """Image files below ``root`` (sorted), or a clear error if there are none."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMG_EXTENSIONS)}) found in {root}")
-    return files
-
-
-def read_image(
-    source: str | Path | BinaryIO,
-    color_mode: str | None = None,
-    max_pixels: int | None = None,
-) -> Tensor:
-    """One image as a uint8 (C, H, W) tensor, with its own channels.
-
-    Args:
-        source: a path or a binary file object.
-        color_mode: convert to PIL mode ``"L"`` (1 channel) or ``"RGB"`` (3); by
-            default grayscale (``L``, ``1``, ``LA``) reads as 1 channel and colour
-            (``RGB``, ``P``, ``RGBA``) as 3 (alpha dropped).
-        max_pixels: refuse larger images before decoding them.
-
-    Raises:
-        ValueError: the file is not a readable image (not an image, truncated,
-            unsupported mode, too large), in one line naming the source.
-    """
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor
-
-    if color_mode is not None and color_mode not in COLOR_MODES:
-        raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
-    name = getattr(source, "name", source)
-    try:
-        with Image.open(source) as img:
-            width, height = img.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise ValueError(f"{width}x{height} pixels is more than {max_pixels}")
-            if color_mode is None and img.mode not in _NATIVE_MODES:
-                raise ValueError(
-                    f"unsupported image mode {img.mode!r}; pass "
-                    "--color-mode L or RGB to convert it"
-                )
-            mode = color_mode or _NATIVE_MODES[img.mode]
-            return pil_to_tensor(img.convert(mode)).contiguous()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        # PIL: UnidentifiedImageError (an OSError), truncated data, bad headers
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"cannot read image {name}: {reason}") from None
-
-
-def load_image(
-    source: str | Path | BinaryIO,
-    color_mode: str | None = None,
-    max_pixels: int | None = None,
-) -> Tensor:
-    """:func:`read_image` as floats in [0, 1]."""
-    return read_image(source, color_mode, max_pixels).float().div_(255.0)
 
 
 def load_face_folder(

@@ -8,7 +8,6 @@ classifier on the reconstructions) and writes a grid of reconstructions.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -70,9 +69,15 @@ def run(output: Path, columns: int = 16) -> list[dict[str, float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m compressai_hqa.demo", description=__doc__
-    )
+    """Runs the demo; returns 0.
+
+    Raises:
+        SystemExit: an error, printed in one line, with the exit status of
+            :mod:`compressai_hqa.commands` (1: usage, 2: bad data, 130).
+    """
+    from compressai_hqa.commands import CommandParser, run_command
+
+    parser = CommandParser(prog="python -m compressai_hqa.demo", description=__doc__)
     parser.add_argument(
         "--output",
         type=Path,
@@ -85,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from compressai_hqa.zoo import PretrainedUnavailableError
 
-    try:
-        run(args.output, args.columns)
-    except (PretrainedUnavailableError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    run_command(
+        lambda: run(args.output, args.columns),
+        parser.prog,
+        usage=(PretrainedUnavailableError, RuntimeError),
+    )
     return 0
 
 

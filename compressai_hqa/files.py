@@ -115,11 +115,22 @@ def load_torch_file(path: str | Path, sha256: str | None = None) -> Any:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if sha256 is not None:
         check_digest(path, sha256)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGICS):
+        raise ValueError(
+            f"cannot read checkpoint {path}: not a PyTorch file (torch.save writes "
+            "a zip archive or, before PyTorch 1.6, a pickle)"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # zip, pickle, EOF and runtime errors of torch.load
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
+
+
+# First bytes of torch.save's files: a zip archive, or a pickle (protocol >= 2).
+_TORCH_MAGICS = (b"PK\x03\x04", b"\x80")
 
 
 def new_file_mode(folder: bool = False) -> int:

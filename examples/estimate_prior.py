@@ -29,6 +29,7 @@ import torch
 
 from compressai_hqa import zoo
 from compressai_hqa.codec import compress_images, estimate_code_priors, read_codes
+from compressai_hqa.codec.batching import chunk_size, image_bytes, run_chunk
 from compressai_hqa.codec.format import unpack
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.files import atomic_save, file_digest
@@ -38,13 +39,15 @@ from compressai_hqa.models import HQA
 @torch.no_grad()
 def measure(model: HQA, images: torch.Tensor, prior: str) -> dict[str, Any]:
     """File size and ideal bits of ``images`` at ``model``'s top layer."""
-    data = compress_images(model, images.unbind(0), prior, batch_size=1000)
+    data = compress_images(model, images.unbind(0), prior)
     _, codes = read_codes(data, model)  # validates and decodes the payload
     stacked = torch.stack(codes)
+    # the codes as the codec computes them: fixed chunks on one thread
+    chunk = chunk_size(image_bytes(model, *images.shape[-2:], "encode"))
     expected = torch.cat(
         [
-            model.quantize(images[i : i + 1000]).cpu()
-            for i in range(0, len(images), 1000)
+            run_chunk(model.quantize, images[i : i + chunk], chunk).cpu()
+            for i in range(0, len(images), chunk)
         ]
     )
     if not torch.equal(stacked, expected):

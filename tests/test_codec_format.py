@@ -84,6 +84,22 @@ def test_structural_errors_are_found_before_the_payload() -> None:
         unpack("text")  # type: ignore[arg-type]
 
 
+def test_headers_are_canonical() -> None:
+    """One size stored per image is refused whenever all are equal, for one image
+    too (flag bit 0 cleared): every set of images has one encoding."""
+    data = pack(header([ImageSize(32, 32, 1)]), bytes(1))
+    assert data[7] == 1 and unpack(data)[0].count == 1
+    cleared = recrc(data[:7] + b"\x00" + data[8:])  # the same table, flag cleared
+    with pytest.raises(CorruptStreamError, match="one size stored per image"):
+        unpack(cleared)
+    two = pack(header([ImageSize(32, 32, 1)] * 2), bytes(2))
+    offset = fmt._FIXED.size + len("hqa-mnist") + 4
+    table = two[offset : offset + 5] * 2
+    spelled = recrc(two[:7] + b"\x00" + two[8:offset] + table + two[offset + 5 :])
+    with pytest.raises(CorruptStreamError, match="one size stored per image"):
+        unpack(spelled)
+
+
 def _with_count(data: bytes, count: int) -> bytes:
     offset = fmt._FIXED.size + len("hqa-mnist")
     return recrc(data[:offset] + struct.pack("<I", count) + data[offset + 4 :])

@@ -4,11 +4,16 @@ A seeded mutation loop (no extra dependency) feeds more than 10,000 damaged
 inputs to ``decompress_images`` (files) and ``HQA.decompress`` (per-image
 streams). Each must decode to something that re-encodes to exactly the input,
 or raise ``CorruptStreamError``; nothing else, in bounded time and memory.
+Header fields changed with the CRC recomputed (``header_fuzz.py``) reach the
+checks behind the CRC; streams must not be read further than their header
+promises; files claiming huge images are refused before allocating.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import random
 import resource
 import struct
@@ -19,14 +24,24 @@ import zlib
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import tiny_config
+from header_fuzz import fields as header_fields
+from header_fuzz import run as run_header_fuzz
+from PIL import Image
 
 from compressai_hqa import HQA, CorruptStreamError, zoo
-from compressai_hqa.codec import compress_images, decompress_images, read_codes
-from compressai_hqa.codec.format import encode_payload, pack
+from compressai_hqa.codec import (
+    compress_images,
+    decompress_images,
+    read_codes,
+    read_file,
+    weights_fingerprint,
+)
+from compressai_hqa.codec.format import Header, ImageSize, encode_payload, pack
 from compressai_hqa.entropy_models import quantize_frequencies
 
 FILE_CASES = 7000
@@ -178,3 +193,122 @@ def test_the_issue_stream_with_an_inflated_shape_is_refused() -> None:
             model.decompress([[bad]], (32, 32))
     x_hat = model.decompress([[stream]], (32, 32))["x_hat"]
     assert x_hat.shape == (1, 1, 32, 32)
+
+
+def test_header_fields_with_recomputed_crcs_decode_or_are_refused() -> None:
+    """3,000 files with one header field changed and a valid CRC (``python
+    tests/header_fuzz.py --cases 10000`` runs more): each decodes to a file that
+    re-encodes to its bytes, or is refused with the documented errors."""
+    outcomes = run_header_fuzz(3000, seed=0)
+    assert outcomes["refused"] > 0.5 * 3000 and outcomes["decoded"] > 0, outcomes
+
+
+class _Endless(io.RawIOBase):
+    """A stream of ``head`` then ``fill`` forever, counting the bytes read."""
+
+    def __init__(self, head: bytes, fill: bytes = b"\0") -> None:
+        self.head, self.fill, self.consumed = head, fill, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = len(buffer)
+        data = self.head[self.consumed : self.consumed + n]
+        data += self.fill * (n - len(data))
+        buffer[:n] = data[:n]
+        self.consumed += n
+        return n
+
+
+def test_streams_are_read_no_further_than_the_header_promises() -> None:
+    model = _model()
+    data = compress_images(model, [torch.rand(1, 32, 32)])
+    for head, words in [
+        (b"", "magic"),  # /dev/zero
+        (b"\x89HQA\x07", "newer"),  # a future version: its layout is unknown
+        (data[:-4], "after the CRC"),  # a valid header, then zeros for ever
+        (data, "after the CRC"),  # a whole file, then more
+    ]:
+        stream = _Endless(head)
+        with pytest.raises(CorruptStreamError, match=words):
+            read_file(stream)
+        assert stream.consumed <= max(len(data), 28) + 1, (words, stream.consumed)
+    # a header claiming 2^32 - 1 payload bytes for its 64 codes: refused unread
+    offset, _ = header_fields(data)["payload_length"]
+    claim = data[:offset] + struct.pack("<I", 2**32 - 1)
+    stream = _Endless(claim)
+    with pytest.raises(CorruptStreamError, match="payload of 4294967295 bytes"):
+        read_file(stream)
+    assert stream.consumed == len(claim)
+    assert read_file(io.BytesIO(data)) == data
+
+
+# One child per crafted file: it imports the package (torch and CompressAI need
+# about 3.6 GB of address space to start on this machine, so a 3 GB limit set
+# before would stop the start-up itself), then limits its address space to what
+# it holds plus 3 GiB, runs the command line and exits without the interpreter's
+# teardown (as the console script does).
+_CHILD = """
+import os, re, resource, sys
+from compressai_hqa.codec import cli
+size = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+limit = size * 1024 + 3 * 2**30
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    status = cli.main(sys.argv[1:])
+except SystemExit as exit_:
+    status = exit_.code
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(status)
+"""
+
+
+def _limited(*args: object) -> tuple[int, str, int]:
+    """(exit status, stderr, peak RSS in bytes) of the command line in a child
+    limited as _CHILD says."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *map(str, args)],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    err = proc.stderr.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.stderr.close()
+    return os.waitstatus_to_exitcode(status), err, usage.ru_maxrss * 1024  # KiB
+
+
+@pytest.mark.slow
+def test_crafted_large_files_are_refused_or_decoded_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """One image of 2048^2, 4096^2, 8192^2 and 65535x1024 pixels at layer 5 (4 to
+    64 KB files, valid CRC): refused in one line with exit 2 and a peak RSS below
+    1 GB (the start-up alone is ~0.8 GB); 512^2 decodes under the limit. An
+    8000x8000 PNG is refused by compress before its pixels are decoded."""
+    model = zoo.hqa(layer=5, pretrained=True)
+    fingerprint = weights_fingerprint(model)
+    rng = np.random.default_rng(0)
+    for h, w in ((2048, 2048), (4096, 4096), (8192, 8192), (65535, 1024), (512, 512)):
+        header = Header(model="hqa-mnist", fingerprint=fingerprint, layer=5,
+                        prior="uniform", codebook_size=256, factor=32,
+                        sizes=(ImageSize(h, w, 1),))  # fmt: skip
+        codes = rng.integers(0, 256, header.total_codes)
+        path = tmp_path / f"{h}x{w}.hqa"
+        path.write_bytes(pack(header, encode_payload(codes, "uniform", 256, None)))
+        out = tmp_path / f"{h}x{w}"
+        code, err, peak = _limited("decompress", path, "-o", out)
+        if (h, w) == (512, 512):
+            assert code == 0, err
+            assert Image.open(out / "00000.png").size == (512, 512)
+            continue
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and f"{h}x{w} images at layer 5" in lines[0], err
+        assert "--max-memory" in lines[0]
+        assert peak < 1e9, (h, w, peak)
+        assert not out.exists()
+    Image.new("L", (8000, 8000)).save(tmp_path / "big.png")
+    code, err, peak = _limited("compress", tmp_path / "big.png", "-o", tmp_path / "b")
+    assert code == 2 and peak < 1e9, (err, peak)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "big.png: encoding 8000x8000 images" in lines[0], err

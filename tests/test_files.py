@@ -80,3 +80,10 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("COMPRESSAI_HQA_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "compressai_hqa"
+
+
+def test_a_file_that_is_not_a_pytorch_file_is_named_so(tmp_path: Path) -> None:
+    text = tmp_path / "weights.txt"
+    text.write_text("a text file\n")
+    with pytest.raises(ValueError, match=r"weights.txt: not a PyTorch file"):
+        load_torch_file(text)

@@ -185,5 +185,8 @@ def test_export_and_cli(mnist_root: Path, tmp_path: Path, stack_file: Path) -> N
             assert 0 <= entry[split][decoding]["class_error"] <= 1
     assert entry["heldout"]["mmse"]["mse"] < entry["heldout"]["argmin"]["mse"]
     bad = ["train", "--data-root", str(mnist_root), "--output", str(tmp_path),
-           "--layer", "2", "--weights", str(stack_file), "--steps", "6", "-q"]  # fmt: skip
-    assert main(bad) == 1  # a checkpoint exists and --resume is not given
+           "--layer", "2", "--weights", str(stack_file), "--steps", "6", "-q",
+           "--holdout", "200"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(bad)  # a checkpoint exists and --resume is not given
+    assert exit_.value.code == 1 and "--resume" in str(exit_.value), exit_.value

@@ -164,7 +164,9 @@ def test_waiting_on_a_run_that_died_fails_at_once(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     start = time.monotonic()
-    with pytest.raises(pytest.fail.Exception, match=r"(?s)exited with code 2.*MNIST"):
+    with pytest.raises(
+        pytest.fail.Exception, match=r"(?s)exited with code 1.*--data-root"
+    ):
         wait_for(proc, lambda: False, "a logged step", timeout=600)
     assert time.monotonic() - start < 120
 
@@ -181,8 +183,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
     return out
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
-    assert proc.returncode == 2, proc.stderr
+def _assert_one_line_error(
+    proc: subprocess.CompletedProcess, *words: str, status: int = 2
+) -> None:
+    """One line on stderr and the exit status of compressai_hqa.commands: 2 for
+    data or a checkpoint that cannot be used, 1 for a bad argument or path."""
+    assert proc.returncode == status, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("train_hqa.py: error:"), proc.stderr
     for word in words:
@@ -194,19 +200,20 @@ def test_bad_input_stops_with_one_line_and_keeps_checkpoints(
 ) -> None:
     before = _digest(trained / "checkpoint.pth")
     cases = [
-        (["--resume", "--data-root", str(tmp_path / "nowhere")], "MNIST not found"),
-        (["--resume", "--steps", "7"], "another run"),
-        (["--config", "celeba64", "--resume"], "another run"),
-        ([], "--resume"),  # a new run would overwrite the checkpoint
+        (["--resume", "--data-root", str(tmp_path / "nowhere")], "no such file", 1),
+        (["--resume", "--data-root", str(tmp_path)], "MNIST not found", 2),
+        (["--resume", "--steps", "7"], "another run", 2),
+        (["--config", "celeba64", "--resume"], "another run", 2),
+        ([], "--resume", 2),  # a new run would overwrite the checkpoint
     ]
-    for extra, words in cases:
+    for extra, words, status in cases:
         cmd = _cmd(
             mnist_root, trained, "--layers", "1", "--steps", "6", "--batch-size", "16"
         )
         proc = subprocess.run(
             cmd + extra, capture_output=True, text=True, env=ENV, timeout=300
         )
-        _assert_one_line_error(proc, words)
+        _assert_one_line_error(proc, words, status=status)
         assert _digest(trained / "checkpoint.pth") == before
 
 

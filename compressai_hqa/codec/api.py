@@ -1,12 +1,14 @@
 """Images to ``.hqa`` files and back with an HQA model (what the CLI runs).
 
 ``compress_images`` quantises images with the model (argmin codes of its top
-layer, in batches of consecutive same-size images) and writes one file;
-``read_codes`` validates a file against the model and returns the codes;
-``decode_images`` turns them back into images with the model's decoder.
-For a batch ``x`` of same-size images (at most ``batch_size``), the images
-decoded from ``compress_images(model, x)`` are exactly
-``model.decompress(model.compress(x), decoding)["x_hat"]``.
+layer) and writes one file; ``read_codes`` validates a file against the model
+and returns the codes; ``decode_images`` turns them back into images with the
+model's decoder. Both run the network as :mod:`compressai_hqa.codec.batching`
+says: images of one size in fixed chunks on one thread, so that an image's codes
+and pixels do not depend on the other images, and within a memory budget
+decided before anything is allocated (``max_memory``). The decoded image of
+``x`` is ``model.decode(model.quantize(c), decoding)[0]`` for ``c`` the chunk of
+``x`` and copies of it (one thread; see ``run_chunk``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import struct
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,14 @@ import torch
 
 from torch import Tensor
 
+from compressai_hqa.codec.batching import (
+    DEFAULT_MAX_MEMORY,
+    ChunkSizes,
+    MemoryLimitError,
+    check_budget,
+    run_chunk,
+    runs,
+)
 from compressai_hqa.codec.format import (
     FINGERPRINT_BYTES,
     MAX_CODES,
@@ -39,8 +50,12 @@ from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models import HQA
 
 __all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "MemoryLimitError",
     "WeightsMismatchError",
+    "check_decode_memory",
     "check_model",
+    "check_pixels",
     "compress_images",
     "count_codes",
     "decode_images",
@@ -52,6 +67,9 @@ __all__ = [
 ]
 
 _FINGERPRINT_TAG = b"compressai_hqa.codec weights/1\0"
+# Bytes held per code and per image while a file's codes are decoded: int64
+# indices, a Python int in the learned prior's list, a tensor view per image.
+_INDEX_BYTES, _LIST_ITEM_BYTES, _VIEW_BYTES = 8, 40, 512
 
 
 class WeightsMismatchError(CorruptStreamError):
@@ -105,19 +123,29 @@ def _image_size(image: Tensor) -> ImageSize:
     return ImageSize(int(h), int(w), int(c))
 
 
-def _batches(
-    items: Iterable[tuple[ImageSize, Any]], batch_size: int
-) -> Iterator[tuple[ImageSize, list[Any]]]:
-    """Runs of at most ``batch_size`` consecutive items of one size."""
-    size, batch = None, []
-    for item_size, item in items:
-        if batch and (item_size != size or len(batch) == batch_size):
-            yield size, batch
-            batch = []
-        size = item_size
-        batch.append(item)
-    if batch:
-        yield size, batch  # type: ignore[misc]
+def _check_image(model: HQA, image: Tensor) -> ImageSize:
+    size = _image_size(image)
+    if size.channels != model.config.in_channels:
+        raise ValueError(
+            f"{model_name(model)} takes {model.config.in_channels}-channel "
+            f"images, got {size.channels} channels"
+        )
+    if not image.is_floating_point():
+        raise TypeError(f"images must be floating point, got {image.dtype}")
+    check_sizes([size])
+    return size
+
+
+def check_pixels(x: Tensor) -> None:
+    """Raises ValueError unless every value of ``x`` is finite and in [0, 1]."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("images must be finite: found NaN or infinite values")
+    low, high = float(x.min()), float(x.max())
+    if low < 0.0 or high > 1.0:
+        hint = "; divide 8-bit pixel values by 255" if high > 1.0 else ""
+        raise ValueError(
+            f"images must be in [0, 1], found values from {low:g} to {high:g}{hint}"
+        )
 
 
 @torch.no_grad()
@@ -125,55 +153,53 @@ def compress_images(
     model: HQA,
     images: Iterable[Tensor],
     prior: str = "uniform",
-    batch_size: int = 256,
     progress: Any = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> bytes:
     """One ``.hqa`` file holding the top-layer codes of ``images``.
+
+    Images of one size go through the network in fixed chunks on one thread
+    (:mod:`compressai_hqa.codec.batching`): an image's codes do not depend on
+    the other images.
 
     Args:
         model: the HQA stack, truncated at the layer to store.
         images: (C, H, W) float tensors in [0, 1] with the model's channels.
         prior: ``"uniform"`` (bit-packed, the paper's rate) or ``"learned"``.
-        batch_size: images quantised at once (consecutive images of one size).
         progress: a tqdm-like bar to ``update(n)``, or None.
+        max_memory: refuse an image size whose chunk would need more bytes
+            than this (estimated before encoding; None: no limit).
 
     Raises:
-        ValueError: bad images (wrong shape or channels, NaN or infinite
-            values, too large) or no learned prior in the model.
+        ValueError: bad images (wrong shape or channels, values outside [0, 1],
+            NaN or infinite values, too large) or no learned prior in the model.
+        MemoryLimitError: an image needs more than ``max_memory`` (a ValueError).
         TypeError: images that are not floating point.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     coder = model.coder(prior)
     device = model.device
+    chunks = ChunkSizes(model, "encode")
     sizes: list[ImageSize] = []
     codes: list[np.ndarray] = []
     total = 0
 
-    def sized(stream: Iterable[Tensor]) -> Iterator[tuple[ImageSize, Tensor]]:
+    def checked(stream: Iterable[Tensor]) -> Iterator[tuple[ImageSize, Tensor]]:
         for image in stream:
-            size = _image_size(image)
-            if size.channels != model.config.in_channels:
-                raise ValueError(
-                    f"{model_name(model)} takes {model.config.in_channels}-channel "
-                    f"images, got {size.channels} channels"
-                )
-            if not image.is_floating_point():
-                raise TypeError(f"images must be floating point, got {image.dtype}")
-            check_sizes([size])
+            size = _check_image(model, image)
+            if size not in chunks:
+                check_budget(model, [size[:2]], "encode", max_memory)
             yield size, image
 
-    for size, batch in _batches(sized(images), batch_size):
+    for size, batch in runs(checked(images), chunks.__getitem__):
         x = torch.stack(batch).to(device)
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("images must be finite: found NaN or infinite values")
-        indices = model.quantize(x)
+        check_pixels(x)
+        indices = run_chunk(model.quantize, x, chunks[size])
         flat = indices.reshape(len(batch), -1).to("cpu", torch.int64).numpy()
         total += flat.size
         if total > MAX_CODES:
             raise ValueError(f"too many codes for one file (at most {MAX_CODES})")
         sizes.extend([size] * len(batch))
-        codes.append(flat.reshape(-1))
+        codes.append(flat.reshape(-1).astype(np.uint16))  # K <= 2^15
         if progress is not None:
             progress.update(len(batch))
     if not sizes:
@@ -255,26 +281,51 @@ def read_codes(
     return header, codes
 
 
+def check_decode_memory(
+    model: HQA,
+    header: Header,
+    mode: str = "argmin",
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> None:
+    """Raises MemoryLimitError if decoding the file needs more than ``max_memory``.
+
+    Decided from the header alone (no payload decoded, nothing allocated): the
+    chunks' activations (:func:`~compressai_hqa.codec.batching.check_budget`)
+    plus the codes of the whole file (int64, and the learned prior's list).
+    """
+    per_code = _INDEX_BYTES + (_LIST_ITEM_BYTES if header.prior == "learned" else 0)
+    extra = per_code * header.total_codes + _VIEW_BYTES * header.count
+    sizes = {(s.height, s.width) for s in set(header.sizes)}
+    check_budget(model, sizes, mode, max_memory, extra)
+
+
 @torch.no_grad()
 def decode_images(
     model: HQA,
     header: Header,
     codes: list[Tensor],
     decoding: Decoding | str = "argmin",
-    batch_size: int = 256,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> Iterator[Tensor]:
     """Decoded images (C, H, W) in [0, 1] on the CPU, in file order.
 
-    Images are decoded in batches of at most ``batch_size`` consecutive images
-    of one size, as ``decoding`` says (see :meth:`~compressai_hqa.HQA.decode`),
-    all batches drawing from one random stream (its seed, or its generator).
+    Images of one size are decoded in fixed chunks on one thread
+    (:mod:`compressai_hqa.codec.batching`), so an image's pixels depend on its
+    codes, the weights and ``decoding`` only, not on the other images; a
+    stochastic decoding draws from one random stream (its seed, or its
+    generator) chunk after chunk in file order (see
+    :meth:`~compressai_hqa.HQA.decode`).
+
+    Raises:
+        MemoryLimitError: decoding needs more than ``max_memory`` bytes
+            (checked before decoding anything; see :func:`check_decode_memory`).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     decoding = Decoding.of(decoding).bound()
-    for size, batch in _batches(zip(header.sizes, codes, strict=True), batch_size):
-        indices = torch.stack(batch).to(model.device)
-        x_hat = model.decode(indices, decoding, size=size[:2])
+    check_decode_memory(model, header, decoding.mode, max_memory)
+    chunks = ChunkSizes(model, decoding.mode)
+    for size, batch in runs(zip(header.sizes, codes, strict=True), chunks.__getitem__):
+        decode = partial(model.decode, decoding=decoding, size=size[:2])
+        x_hat = run_chunk(decode, torch.stack(batch).to(model.device), chunks[size])
         yield from x_hat.float().cpu().unbind(0)
 
 
@@ -283,11 +334,11 @@ def decompress_images(
     model: HQA,
     decoding: Decoding | str = "argmin",
     force: bool = False,
-    batch_size: int = 256,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> list[Tensor]:
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
     header, codes = read_codes(data, model, force)
-    return list(decode_images(model, header, codes, decoding, batch_size))
+    return list(decode_images(model, header, codes, decoding, max_memory))
 
 
 @torch.no_grad()

@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from compressai_hqa.codec.bitpacking import pack_bits, unpack_bits
 from compressai_hqa.entropy_models import CategoricalCoder
 from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models.hqa import MAX_PIXELS  # H * W per image
@@ -60,6 +61,7 @@ __all__ = [
     "Header",
     "ImageSize",
     "check_sizes",
+    "check_version",
     "decode_payload",
     "encode_payload",
     "pack",
@@ -84,7 +86,6 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _FIXED = struct.Struct("<4sBBBB16sHBB")  # up to the name
 _SIZE = struct.Struct("<HHB")
 _U32 = struct.Struct("<I")
-_BITS_CHUNK = 1 << 20  # codes per chunk when (un)packing bits
 
 
 class ImageSize(NamedTuple):
@@ -223,8 +224,9 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
 
     Raises:
         CorruptStreamError: not an ``.hqa`` file, a newer format version, a
-            CRC mismatch, a field out of range, or a payload whose length does
-            not fit the header (truncated or extended file).
+            CRC mismatch, a field out of range, a non-canonical size table, or a
+            payload whose length does not fit the header (truncated or extended
+            file).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStreamError(f"expected bytes, got {type(data).__name__}")
@@ -240,13 +242,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     fields = _FIXED.unpack_from(body)
     version, prior_id, layer, flags, fingerprint = fields[1:6]
     codebook_size, log2_factor, name_length = fields[6:]
-    if version > VERSION:
-        raise CorruptStreamError(
-            f".hqa format version {version} is newer than this compressai_hqa "
-            f"reads (version {VERSION}); upgrade compressai_hqa"
-        )
-    if version < 1:
-        raise _fail(f"format version {version}")
+    check_version(version)
     priors = {v: k for k, v in PRIOR_IDS.items()}
     if prior_id not in priors:
         raise _fail(f"unknown prior id {prior_id}")
@@ -275,7 +271,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     else:
         table = body[offset : offset + count * _SIZE.size]
         sizes = tuple(ImageSize(*s) for s in _SIZE.iter_unpack(table))
-        if len(set(sizes)) == 1 and count > 1:
+        if len(set(sizes)) == 1:  # one image too: flag bit 0 must then be set
             raise _fail("one size stored per image although all are equal")
     offset += stored * _SIZE.size
     (payload_length,) = _U32.unpack_from(body, offset)
@@ -302,6 +298,17 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
             f"{header.total_codes} codes take {what} payload bytes, got {len(payload)}"
         )
     return header, payload
+
+
+def check_version(version: int) -> None:
+    """Raises CorruptStreamError for a version this reader cannot read."""
+    if version > VERSION:
+        raise CorruptStreamError(
+            f".hqa format version {version} is newer than this compressai_hqa "
+            f"reads (version {VERSION}); upgrade compressai_hqa"
+        )
+    if version < 1:
+        raise _fail(f"format version {version}")
 
 
 def _payload_bounds(header: Header) -> tuple[int, int]:
@@ -351,43 +358,6 @@ def decode_payload(
             f"the learned prior needs a coder over {header.codebook_size} codes"
         )
     return np.asarray(coder.decode(payload, n), dtype=np.int64)
-
-
-def pack_bits(codes: np.ndarray, bits: int) -> bytes:
-    """``bits``-bit big-endian digits of ``codes``, concatenated, zero-padded."""
-    codes = np.asarray(codes, dtype=np.int64).reshape(-1)
-    if bits == 8:
-        return codes.astype(np.uint8).tobytes()
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
-    chunks = []
-    for start in range(0, codes.size, _BITS_CHUNK):  # a multiple of 8 codes
-        digits = (codes[start : start + _BITS_CHUNK, None] >> shifts) & 1
-        chunks.append(np.packbits(digits.astype(np.uint8).reshape(-1)).tobytes())
-    return b"".join(chunks)
-
-
-def unpack_bits(payload: bytes, count: int, bits: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`; padding bits must be zero.
-
-    Raises:
-        CorruptStreamError: wrong length or non-zero padding.
-    """
-    if len(payload) != -(-count * bits // 8):
-        raise _fail(f"{count} codes of {bits} bits cannot take {len(payload)} bytes")
-    raw = np.frombuffer(payload, dtype=np.uint8)
-    if bits == 8:
-        return raw.astype(np.int64)
-    pad = len(payload) * 8 - count * bits
-    if pad and raw[-1] & ((1 << pad) - 1):
-        raise _fail("non-zero padding bits after the last code")
-    weights = 1 << np.arange(bits - 1, -1, -1, dtype=np.int64)
-    out = np.empty(count, dtype=np.int64)
-    step = _BITS_CHUNK * bits // 8  # bytes of _BITS_CHUNK codes
-    for i, start in enumerate(range(0, count, _BITS_CHUNK)):
-        n = min(_BITS_CHUNK, count - start)
-        digits = np.unpackbits(raw[i * step : i * step + -(-n * bits // 8)])
-        out[start : start + n] = digits[: n * bits].reshape(n, bits) @ weights
-    return out
 
 
 def check_sizes(sizes: Sequence[ImageSize]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from compressai_hqa.codec.sources import UsageError
+from compressai_hqa.commands import UsageError
 from compressai_hqa.files import atomic_write, new_file_mode
 
 __all__ = [
@@ -44,10 +44,23 @@ def check_output_file(spec: str, force: bool) -> None:
 
 
 def write_output(spec: str, data: bytes, force: bool) -> None:
-    """Writes ``data`` to stdout or atomically (temporary file + rename)."""
+    """Writes ``data`` to stdout or atomically (temporary file + rename).
+
+    Raises:
+        OSError: the file system refused; for stdout (a full disk, a closed
+            pipe) with a message naming it, and stdout is then sent to
+            ``/dev/null`` so that the interpreter's last flush stays silent.
+    """
     if spec == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as err:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+            reason = err.strerror or type(err).__name__
+            raise OSError(err.errno, f"cannot write to stdout: {reason}") from None
         return
     check_output_file(spec, force)
     atomic_write(spec, data)
@@ -61,9 +74,11 @@ def check_output_dir(out_dir: Path, names: Sequence[str], force: bool) -> None:
     if out_dir.is_dir() and not force:
         clashes = [n for n in names if (out_dir / n).exists()]
         if clashes:
+            n = len(clashes)
+            verb = "exists" if n == 1 else "exist"
             raise UsageError(
-                f"{out_dir / clashes[0]} exists ({len(clashes)} of the outputs do); "
-                "pass --force to overwrite"
+                f"{out_dir / clashes[0]} exists ({n} of the {len(names)} outputs "
+                f"{verb}); pass --force to overwrite"
             )
 
 

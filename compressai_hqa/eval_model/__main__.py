@@ -37,17 +37,20 @@ from typing import Any
 
 import torch
 
+from compressai_hqa.commands import EXIT_USAGE, fail, parse_args, run_command
 from compressai_hqa.datasets import COLOR_MODES
 from compressai_hqa.decoding import DECODE_MODES
-from compressai_hqa.eval_model.run import MNIST_BATCH_SIZE, UsageError, run
+from compressai_hqa.eval_model.run import MNIST_BATCH_SIZE, run
 
-__all__ = ["main", "setup_args"]
+__all__ = ["PROG", "main", "setup_args"]
+
+PROG = "python -m compressai_hqa.eval_model"
 
 
 def setup_args() -> argparse.ArgumentParser:
     """CompressAI's eval_model parser with the HQA options added to both modes."""
     parser = _compressai_parser()
-    parser.prog = "python -m compressai_hqa.eval_model"
+    parser.prog = PROG
     parser.description = (
         "Evaluate a model on an image dataset (CompressAI's eval_model, with HQA, "
         "MNIST, rFID and class-error)."
@@ -144,17 +147,17 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Runs the evaluation; returns (and prints) CompressAI's JSON."""
+    """Runs the evaluation; returns (and prints) CompressAI's JSON.
+
+    Raises:
+        SystemExit: an error, printed in one line, with the exit status of
+            :mod:`compressai_hqa.commands` (1: usage, 2: bad data, 130).
+    """
     parser = setup_args()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = parse_args(parser, sys.argv[1:] if argv is None else argv, PROG)
     if args.source not in ("checkpoint", "pretrained"):
-        print("Error: missing 'checkpoint' or 'pretrained' source.", file=sys.stderr)
-        parser.print_help()
-        raise SystemExit(1)
-    try:
-        return run(args)
-    except UsageError as err:
-        raise SystemExit(f"error: {err}") from None
+        fail(PROG, EXIT_USAGE, f"missing 'checkpoint' or 'pretrained' (see {PROG} -h)")
+    return run_command(lambda: run(args), PROG)
 
 
 def _compressai_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,8 @@
 checkpoints), the perception metrics, evaluates every model with
 :func:`~compressai_hqa.eval_model.evaluate.evaluate` and returns CompressAI's
 JSON (also written to ``-d``/``-o``). Problems with the command line or its
-inputs raise :class:`UsageError`, printed in one line.
+inputs raise :class:`~compressai_hqa.commands.UsageError` (unreadable images or
+checkpoints :class:`~compressai_hqa.commands.DataError`), printed in one line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from compressai_hqa.commands import DataError, UsageError, cuda_or_cpu
 from compressai_hqa.decoding import Decoding
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import MSSSIM_MIN_SIDE, EvalOptions, evaluate
@@ -59,16 +61,12 @@ def load_checkpoint(arch: str, no_update: bool, checkpoint_path: str) -> nn.Modu
     return net.eval()
 
 
-class UsageError(Exception):
-    """A problem with the command line or its inputs (printed in one line)."""
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import compressai
 
     _check_args(args)
     images = _load_images(args)
-    device = _device(args.cuda)
+    device = cuda_or_cpu(args.cuda)
     progress = args.verbose or sys.stderr.isatty()
     options = EvalOptions(
         entropy_estimation=args.entropy_estimation,
@@ -174,22 +172,15 @@ def _decoding(args: argparse.Namespace) -> Decoding:
 def _load_images(args: argparse.Namespace) -> EvalImages:
     try:
         images = load_eval_images(args.dataset, args.color_mode)
-    except (FileNotFoundError, ValueError) as err:
+    except FileNotFoundError as err:
         raise UsageError(str(err)) from None
+    except ValueError as err:  # no images, or an unreadable one
+        raise DataError(str(err)) from None
     if args.num_images is not None:
         images = images.subset(args.num_images)
     if args.classifier and not images.is_mnist:
         raise UsageError("--classifier needs the MNIST dataset (mnist:<root>)")
     return images
-
-
-def _device(cuda: bool) -> torch.device:
-    if not cuda:
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        print("warning: CUDA is not available, running on CPU", file=sys.stderr)
-        return torch.device("cpu")
-    return torch.device("cuda")
 
 
 def _rfid_setup(
@@ -229,8 +220,10 @@ def _load_run(
             return model, f"{args.architecture}-{args.metric}-{run}-{description}"
         model = load_checkpoint(args.architecture, args.no_update, run)
         return model, f"{_checkpoint_name(run)}-{description}"
-    except (PretrainedUnavailableError, FileNotFoundError, ValueError) as err:
+    except (PretrainedUnavailableError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
+    except ValueError as err:  # an unreadable checkpoint
+        raise DataError(str(err)) from None
 
 
 def _check_model(model: nn.Module, images: EvalImages, classifier: bool) -> None:

@@ -33,16 +33,23 @@ import sys
 
 from collections.abc import Sequence
 
-import torch
-
 from torch import Tensor
 
+from compressai_hqa.commands import (
+    CommandParser,
+    UsageError,
+    cuda_or_cpu,
+    load_state_dict,
+    run_command,
+)
 from compressai_hqa.datasets import COLOR_MODES
 from compressai_hqa.decoding import Decoding
 from compressai_hqa.figures.grid import GridLayout
 from compressai_hqa.models import HQA
 
-__all__ = ["HEADER_HEIGHT", "LABEL_WIDTH", "main", "setup_args"]
+__all__ = ["HEADER_HEIGHT", "LABEL_WIDTH", "PROG", "main", "setup_args"]
+
+PROG = "python -m compressai_hqa.figures"
 
 #: Left margin (pixels) of figures with row labels.
 LABEL_WIDTH = 72
@@ -101,9 +108,8 @@ def setup_args() -> argparse.ArgumentParser:
         "--padding", type=int, default=2, help="pixels between cells (default: 2)"
     )
 
-    parser = argparse.ArgumentParser(
-        prog="python -m compressai_hqa.figures",
-        description="Figures of the HQA paper from an HQA stack.",
+    parser = CommandParser(
+        prog=PROG, description="Figures of the HQA paper from an HQA stack."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
@@ -172,11 +178,14 @@ def setup_args() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Writes the figure the arguments ask for.
+
+    Raises:
+        SystemExit: an error, printed in one line, with the exit status of
+            :mod:`compressai_hqa.commands` (1: usage, 2: bad data, 130).
+    """
     args = setup_args().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        _run(args)
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    run_command(lambda: _run(args), PROG, usage=(ValueError,))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -231,17 +240,13 @@ def _layout(
 
 
 def _load_model(args: argparse.Namespace) -> HQA:
-    from compressai_hqa.zoo import PretrainedUnavailableError, hqa, load_weights
+    from compressai_hqa.families import FAMILIES
 
-    try:
-        if args.checkpoint:
-            model = HQA.from_state_dict(load_weights(args.checkpoint))
-        else:
-            model = hqa(pretrained=True, config=args.config, progress=False)
-    except PretrainedUnavailableError as err:
-        raise SystemExit(f"error: {err}") from None
-    device = "cuda" if args.cuda and torch.cuda.is_available() else "cpu"
-    return model.to(device).eval()
+    if not args.checkpoint and args.config not in FAMILIES:
+        raise UsageError(f"unknown config {args.config!r} (one of {list(FAMILIES)})")
+    state_dict = load_state_dict(args.checkpoint, args.config)
+    model = HQA.from_state_dict(state_dict)
+    return model.to(cuda_or_cpu(args.cuda)).eval()
 
 
 def _images(args: argparse.Namespace, model: HQA, indices: list[int]) -> Tensor:

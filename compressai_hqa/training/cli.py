@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from compressai_hqa.commands import CommandParser, run_command
 from compressai_hqa.datasets import DATASET_KINDS
 from compressai_hqa.families import FAMILIES, get_config
 from compressai_hqa.recipes import (
@@ -24,7 +25,9 @@ from .resume import CheckpointError
 from .settings import TrainSettings
 from .trainer import train
 
-__all__ = ["build_parser", "main", "settings_from_args"]
+__all__ = ["PROG", "build_parser", "main", "settings_from_args"]
+
+PROG = "train_hqa.py"
 
 EPILOG = """\
 examples:
@@ -51,8 +54,8 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train_hqa.py",
+    p = CommandParser(
+        prog=PROG,
         description="Greedy layer-by-layer HQA training (Williams et al., "
         "NeurIPS 2020, Algorithm 2). Writes OUTPUT/checkpoint.pth (full training "
         "state, atomic), OUTPUT/model.pth (the trained stack after each layer), "
@@ -291,15 +294,31 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     return TrainSettings(**values)
 
 
+def _settings(args: argparse.Namespace) -> TrainSettings:
+    """:func:`settings_from_args`, after checking that the input paths exist."""
+    for option in ("data_root", "init"):
+        path = getattr(args, option)
+        if path is not None and not Path(path).exists():
+            flag = "--" + option.replace("_", "-")
+            raise FileNotFoundError(f"{flag} {path}: no such file or folder")
+    return settings_from_args(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = settings_from_args(args)
-        model = train(settings)
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"train_hqa.py: error: {err}", file=sys.stderr)
-        return 2
+    """Trains as the arguments say; returns 0.
+
+    Raises:
+        SystemExit: an error, printed in one line, with the exit status of
+            :mod:`compressai_hqa.commands`: 1 for bad arguments, 2 for data or a
+            checkpoint that cannot be used (missing, corrupt or of another run:
+            the trainer does not tell these apart), 130 after Ctrl-C (a
+            checkpoint is written first).
+    """
+    args = build_parser().parse_args(argv)
+    settings = run_command(lambda: _settings(args), PROG, usage=(ValueError,))
+    model = run_command(
+        lambda: train(settings), PROG, data=(CheckpointError, OSError, ValueError)
+    )
     print(
         f"trained layers 1..{model.num_layers} of {settings.config.name!r}: "
         f"{settings.output / 'model.pth'}",

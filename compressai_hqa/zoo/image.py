@@ -10,6 +10,7 @@ layer (fewest bits), quality L the bottom layer.
 from __future__ import annotations
 
 import functools
+import operator
 
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +58,8 @@ def hqa(
         The model, in eval mode when weights were loaded.
 
     Raises:
-        ValueError: bad layer, or weights that do not match ``config``.
+        ValueError: a layer out of range, or weights that do not match ``config``.
+        TypeError: a layer that is not an integer (``2.5``).
     """
     cfg = get_config("mnist" if config is None else config)
     if weights is None and not pretrained:
@@ -76,17 +78,29 @@ def hqa(
 
 
 def _check_layer(layer: int | None, num_layers: int, what: str) -> None:
-    if layer is not None and not 1 <= int(layer) <= num_layers:
+    if layer is None:
+        return
+    if not 1 <= _integer(layer, "layer") <= num_layers:
         raise ValueError(
             f"layer must be in [1, {num_layers}] for {what} ({num_layers} "
             f"layers), got {layer}"
         )
 
 
+def _integer(value: Any, what: str) -> int:
+    """``value`` as an int, refusing what is not an integer (2.5, "2", True)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+
+
 def layer_for_quality(config: str | HQAConfig, quality: int) -> int:
     """CompressAI quality (1 = lowest rate) to HQA layer (L = lowest rate)."""
     num_layers = get_config(config).num_layers
-    if not 1 <= int(quality) <= num_layers:
+    if not 1 <= _integer(quality, "quality") <= num_layers:
         raise ValueError(f"quality must be in [1, {num_layers}], got {quality}")
     return num_layers + 1 - int(quality)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from compressai_hqa.commands import CommandParser, run_command
 from compressai_hqa.datasets import load_mnist
 from compressai_hqa.files import atomic_write, load_torch_file
 from compressai_hqa.metrics.classifier import load_classifier
@@ -23,7 +23,9 @@ from .evaluate import evaluate_layer
 from .loop import export, load_stack, train_layer
 from .settings import MMSESettings
 
-__all__ = ["build_parser", "main"]
+__all__ = ["PROG", "build_parser", "main"]
+
+PROG = "python -m compressai_hqa.training.mmse"
 
 EPILOG = """\
 examples:
@@ -44,8 +46,8 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m compressai_hqa.training.mmse",
+    p = CommandParser(
+        prog=PROG,
         description="MMSE (distortion-end) decoders of a frozen HQA stack: "
         "pixels from a layer's argmin codes, fitted for pixel MSE.",
         epilog=EPILOG,
@@ -143,24 +145,29 @@ def _evaluate(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command; returns the exit status."""
+    """Runs the command; returns 0.
+
+    Raises:
+        SystemExit: an error, printed in one line, with the exit status of
+            :mod:`compressai_hqa.commands` (1: usage, 2: bad data, 130).
+    """
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "train":
-            _train(args)
-        elif args.command == "export":
-            stack = load_stack(args.weights)
-            model = export(stack, args.models, args.output, half=not args.float32)
-            size = Path(args.output).stat().st_size
-            print(f"{args.output}: layers {model.layers}, {size} bytes")
-        else:
-            results = _evaluate(args)
-            if args.json:
-                text = json.dumps(results, indent=2) + "\n"
-                atomic_write(args.json, text.encode())
-    except KeyboardInterrupt:
-        return 130
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    run_command(
+        lambda: _run(args), PROG, usage=(FileExistsError, FileNotFoundError, ValueError)
+    )
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "train":
+        _train(args)
+    elif args.command == "export":
+        stack = load_stack(args.weights)
+        model = export(stack, args.models, args.output, half=not args.float32)
+        size = Path(args.output).stat().st_size
+        print(f"{args.output}: layers {model.layers}, {size} bytes")
+    else:
+        results = _evaluate(args)
+        if args.json:
+            text = json.dumps(results, indent=2) + "\n"
+            atomic_write(args.json, text.encode())

@@ -1,0 +1,202 @@
+"""How the codec runs images through the network: fixed chunks, one thread, a budget.
+
+**Batch invariance.** On the CPU, oneDNN chooses its convolution kernels by
+batch shape and thread count, so one image's activations differ by ~1e-6 with
+the batch it is in and the threads that run it; the argmin of a quantiser turns
+such a difference into another code wherever two codes nearly tie (the
+transmitted codes, and every lower layer's codes when decoding). The codec
+therefore runs images of one size in chunks of exactly :func:`chunk_size`
+images (a function of the image size and the model only), the last chunk
+padded with copies of its first image, on one intra-op thread
+(:func:`single_thread`). An image's codes and pixels then depend on the image
+(or its codes), the weights and the decode mode only: not on the batch it came
+in, its neighbours, its position or the caller's thread count
+(``tests/test_codec_batching.py`` checks it; ``benchmarks/codec_speed.py``
+measures the cost). Sampled decoding draws from one generator chunk after
+chunk, so its draws depend on the file's image order too, as they always have.
+
+**Memory.** The chunk of an image size comes from
+:mod:`compressai_hqa.models.memory`'s estimate of one image's peak memory
+(:func:`image_bytes`): as many images as fit in :data:`CHUNK_BYTES`.
+:func:`check_budget` refuses (:class:`MemoryLimitError`), before anything is
+allocated, work whose chunks would need more than the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from torch import Tensor
+
+from compressai_hqa.models import HQA
+from compressai_hqa.models.memory import OVERHEAD, decode_bytes, encode_bytes
+
+__all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_MAX_MEMORY",
+    "MAX_CHUNK",
+    "ChunkSizes",
+    "MemoryLimitError",
+    "check_budget",
+    "chunk_size",
+    "format_bytes",
+    "image_bytes",
+    "run_chunk",
+    "runs",
+    "single_thread",
+]
+
+#: The most images in one chunk (small images; larger ones go fewer at a time).
+MAX_CHUNK = 16
+#: Estimated activations of one chunk at most (unless one image needs more).
+CHUNK_BYTES = 32 << 20
+#: Default budget of :func:`check_budget`: the estimated peak of one chunk plus
+#: the ``extra`` bytes the caller holds (codes, payload).
+DEFAULT_MAX_MEMORY = 1 << 30
+
+
+class MemoryLimitError(ValueError):
+    """Coding an image would need more memory than the budget allows."""
+
+
+def chunk_size(image_bytes: int) -> int:
+    """Images per chunk for images that each need ``image_bytes``: as many as
+    fit in :data:`CHUNK_BYTES`, 1 to :data:`MAX_CHUNK`."""
+    return max(1, min(MAX_CHUNK, CHUNK_BYTES // max(image_bytes, 1)))
+
+
+def image_bytes(model: HQA, height: int, width: int, operation: str) -> int:
+    """Estimated peak bytes of ``operation`` on one image (see
+    :mod:`compressai_hqa.models.memory`).
+
+    Args:
+        model: the stack that will run.
+        height, width: the image size.
+        operation: ``"encode"``, or a decode mode (``"argmin"``, ``"sample"``,
+            ``"average"``).
+    """
+    if operation == "encode":
+        return encode_bytes(model, height, width)
+    return decode_bytes(model, height, width, operation)
+
+
+def check_budget(
+    model: HQA,
+    sizes: Collection[tuple[int, int]],
+    operation: str,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    extra: int = 0,
+) -> None:
+    """Refuses work whose chunks would need more than ``max_memory``.
+
+    A chunk of images of one size needs ``chunk_size(b) * b`` bytes for images of
+    ``b`` bytes each, plus :data:`~compressai_hqa.models.memory.OVERHEAD`; the
+    caller holds ``extra`` more (codes, payload). With many distinct sizes the
+    check uses a bound (the estimate grows with height and width): the image
+    of the largest height and width, or a full chunk.
+
+    Args:
+        model: the stack that will run.
+        sizes: the distinct (height, width) of the images.
+        operation: as for :func:`image_bytes`.
+        max_memory: the budget in bytes (None: no limit).
+        extra: bytes held besides the chunk.
+
+    Raises:
+        MemoryLimitError: the work needs more than ``max_memory``.
+    """
+    if max_memory is None or not sizes:
+        return
+    if len(sizes) <= 64:
+        needs = {}
+        for h, w in sizes:
+            per_image = image_bytes(model, h, w, operation)
+            needs[(h, w)] = chunk_size(per_image) * per_image
+        (h, w), need = max(needs.items(), key=lambda item: item[1])
+    else:
+        h, w = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        need = max(image_bytes(model, h, w, operation), CHUNK_BYTES)
+    need += OVERHEAD + extra
+    if need > max_memory:
+        what = "encoding" if operation == "encode" else "decoding"
+        raise MemoryLimitError(
+            f"{what} {h}x{w} images at layer {model.num_layers} needs about "
+            f"{format_bytes(need)}, more than the {format_bytes(max_memory)} "
+            "allowed; raise the limit with --max-memory (API: max_memory)"
+        )
+
+
+def runs(
+    items: Iterable[tuple[Hashable, Any]], limit: Callable[[Any], int]
+) -> Iterator[tuple[Any, list[Any]]]:
+    """(size, items) for runs of consecutive ``(size, item)`` pairs of one size,
+    each at most ``limit(size)`` long."""
+    size, batch = None, []
+    for item_size, item in items:
+        if batch and (item_size != size or len(batch) == limit(size)):
+            yield size, batch
+            batch = []
+        size = item_size
+        batch.append(item)
+    if batch:
+        yield size, batch  # type: ignore[misc]
+
+
+class ChunkSizes(dict):
+    """(height, width, ...) -> images per chunk, for one model and operation:
+    :func:`chunk_size` of :func:`image_bytes`, computed once per size."""
+
+    def __init__(self, model: HQA, operation: str) -> None:
+        super().__init__()
+        self.model, self.operation = model, operation
+
+    def __missing__(self, size: tuple[int, ...]) -> int:
+        per_image = image_bytes(self.model, size[0], size[1], self.operation)
+        self[size] = chunk = chunk_size(per_image)
+        return chunk
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One intra-op thread inside, the caller's thread count restored after.
+
+    The setting is process-wide (``torch.set_num_threads``): other threads
+    running PyTorch meanwhile get one thread too.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_chunk(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tensor:
+    """``fn`` of ``items`` (at most ``chunk`` along dim 0) as one chunk of exactly
+    ``chunk``: padded with copies of ``items[0]``, on one thread, then cut back.
+
+    Raises:
+        ValueError: ``items`` is empty or longer than ``chunk``.
+    """
+    n = len(items)
+    if not 1 <= n <= chunk:
+        raise ValueError(f"a chunk holds 1 to {chunk} items, got {n}")
+    if n < chunk:
+        pad = items[:1].expand(chunk - n, *items.shape[1:])
+        items = torch.cat([items, pad])
+    with single_thread():
+        return fn(items)[:n]
+
+
+def format_bytes(count: int) -> str:
+    """``count`` bytes in binary units, e.g. ``"1.5 GiB"``."""
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
