@@ -30,10 +30,14 @@ usage errors need neither torch nor CompressAI. What the commands do is
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import signal
 import sys
+import threading
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -277,10 +281,31 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 
+@contextlib.contextmanager
+def _interrupt_ends_imports() -> Iterator[None]:
+    """Ctrl-C during the heavy imports ends the process at once with
+    :data:`EXIT_INTERRUPTED`: third-party import code may catch the
+    ``KeyboardInterrupt`` (a bare ``except``), and nothing is written yet."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        os.write(2, f"{PROG}: interrupted\n".encode())
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from compressai_hqa.codec import commands
-    from compressai_hqa.codec.api import MemoryLimitError, WeightsMismatchError
-    from compressai_hqa.commands import run_command
+    with _interrupt_ends_imports():
+        from compressai_hqa.codec import commands
+        from compressai_hqa.codec.api import MemoryLimitError, WeightsMismatchError
+        from compressai_hqa.commands import run_command
 
     run_command(
         lambda: getattr(commands, args.command)(args),
