@@ -1,7 +1,8 @@
 """Images to ``.hqa`` files and back with an HQA model (what the CLI runs).
 
 ``compress_images`` quantises images with the model (argmin codes of its top
-layer, in batches of consecutive same-size images) and writes one file;
+layer, in batches of consecutive same-size images) and writes one file under
+the uniform, learned or context prior (:func:`payload_coder`);
 ``read_codes`` validates a file against the model and returns the codes;
 ``decode_images`` turns them back into images with the model's decoder.
 For a batch ``x`` of same-size images (at most ``batch_size``), the images
@@ -16,6 +17,7 @@ import json
 import struct
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,11 @@ import torch
 
 from torch import Tensor
 
+from compressai_hqa.codec.context import (
+    ContextPrior,
+    load_context_prior,
+    shipped_context_prior,
+)
 from compressai_hqa.codec.format import (
     FINGERPRINT_BYTES,
     MAX_CODES,
@@ -34,6 +41,7 @@ from compressai_hqa.codec.format import (
     pack,
     unpack,
 )
+from compressai_hqa.entropy_models import CategoricalCoder, ContextCoder, ContextModel
 from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models import HQA
 
@@ -41,11 +49,13 @@ __all__ = [
     "WeightsMismatchError",
     "check_model",
     "compress_images",
+    "context_model",
     "count_codes",
     "decode_images",
     "decompress_images",
     "estimate_code_priors",
     "model_name",
+    "payload_coder",
     "read_codes",
     "weights_fingerprint",
 ]
@@ -66,14 +76,17 @@ def model_name(model: HQA) -> str:
     return f"hqa-{model.config.name}"
 
 
-def weights_fingerprint(model: HQA, prior: str = "uniform") -> bytes:
+def weights_fingerprint(
+    model: HQA, prior: str = "uniform", context: ContextModel | None = None
+) -> bytes:
     """16 bytes identifying what decoding a file depends on.
 
     The first 16 bytes of the SHA-256 of: the image channels and the
     architecture of the model's layers (JSON, sorted keys), every tensor of its
     state dict in key order (name, dtype, shape, raw little-endian bytes; the
     truncated model's layers only), the prior's name and, for the learned prior,
-    its 16-bit frequency table.
+    its 16-bit frequency table, for the context prior the SHA-256 of its
+    integer tables (``context``, :attr:`ContextModel.digest`).
     """
     digest = hashlib.sha256(_FINGERPRINT_TAG)
     config = model.config
@@ -93,7 +106,51 @@ def weights_fingerprint(model: HQA, prior: str = "uniform") -> bytes:
     if prior == "learned":
         freqs = model.coder("learned").frequencies
         digest.update(struct.pack(f"<{len(freqs)}I", *freqs))
+    elif prior == "context":
+        if context is None:
+            raise ValueError("the context prior's fingerprint needs its model")
+        digest.update(context.digest)
     return digest.digest()[:FINGERPRINT_BYTES]
+
+
+def context_model(
+    model: HQA, context_prior: ContextPrior | str | Path | None = None
+) -> ContextModel:
+    """The context model of ``model``'s top layer, fitted for its weights.
+
+    Args:
+        model: the HQA stack, truncated at the layer to code.
+        context_prior: a :class:`ContextPrior`, its file, or None for the
+            shipped one of the model's config.
+
+    Raises:
+        ValueError: no context prior (for this layer, for these weights).
+    """
+    if isinstance(context_prior, (str, Path)):
+        context_prior = load_context_prior(context_prior)
+    if context_prior is None:
+        context_prior = shipped_context_prior(model.config.name)
+    if context_prior is None:
+        raise ValueError(
+            f"no context prior is shipped for {model_name(model)}: fit one with "
+            "examples/estimate_context_prior.py and pass it (--context-prior)"
+        )
+    fingerprint = weights_fingerprint(model, "uniform")
+    return context_prior.model_for(model.num_layers, fingerprint)
+
+
+def payload_coder(
+    model: HQA, prior: str, context_prior: ContextPrior | str | Path | None = None
+) -> tuple[CategoricalCoder | ContextCoder, bytes]:
+    """The coder of ``prior`` for ``model``'s codes, and the files' fingerprint.
+
+    Raises:
+        ValueError: unknown prior, or none of that kind for these weights.
+    """
+    if prior != "context":
+        return model.coder(prior), weights_fingerprint(model, prior)
+    context = context_model(model, context_prior)
+    return ContextCoder(context), weights_fingerprint(model, prior, context)
 
 
 def _image_size(image: Tensor) -> ImageSize:
@@ -126,24 +183,27 @@ def compress_images(
     prior: str = "uniform",
     batch_size: int = 256,
     progress: Any = None,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> bytes:
     """One ``.hqa`` file holding the top-layer codes of ``images``.
 
     Args:
         model: the HQA stack, truncated at the layer to store.
         images: (C, H, W) float tensors in [0, 1] with the model's channels.
-        prior: ``"uniform"`` (bit-packed, the paper's rate) or ``"learned"``.
+        prior: ``"uniform"`` (bit-packed, the paper's rate), ``"learned"`` or
+            ``"context"``.
         batch_size: images quantised at once (consecutive images of one size).
         progress: a tqdm-like bar to ``update(n)``, or None.
+        context_prior: the context prior (see :func:`context_model`).
 
     Raises:
         ValueError: bad images (wrong shape or channels, NaN or infinite
-            values, too large) or no learned prior in the model.
+            values, too large) or no such prior for the model.
         TypeError: images that are not floating point.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    coder = model.coder(prior)
+    coder, fingerprint = payload_coder(model, prior, context_prior)
     device = model.device
     sizes: list[ImageSize] = []
     codes: list[np.ndarray] = []
@@ -179,22 +239,28 @@ def compress_images(
         raise ValueError("no images to compress")
     header = Header(
         model=model_name(model),
-        fingerprint=weights_fingerprint(model, prior),
+        fingerprint=fingerprint,
         layer=model.num_layers,
         prior=prior,
         codebook_size=coder.codebook_size,
         factor=model.downsampling,
         sizes=tuple(sizes),
     )
-    payload = encode_payload(np.concatenate(codes), prior, coder.codebook_size, coder)
+    shapes = [header.latent_shape(s) for s in header.sizes]
+    payload = encode_payload(
+        np.concatenate(codes), prior, coder.codebook_size, coder, shapes
+    )
     return pack(header, payload)
 
 
-def check_model(header: Header, model: HQA, force: bool = False) -> None:
+def check_model(
+    header: Header, model: HQA, force: bool = False, fingerprint: bytes | None = None
+) -> None:
     """Raises WeightsMismatchError unless ``model`` can decode the file.
 
     The layer, codebook size, downsampling factor and channels must always
-    match; the weights fingerprint must match unless ``force``.
+    match; the weights fingerprint (default: ``weights_fingerprint(model,
+    header.prior)``) must match unless ``force``.
     """
     config = model.config
     expected = {
@@ -216,7 +282,7 @@ def check_model(header: Header, model: HQA, force: bool = False) -> None:
         )
     if not force:
         try:
-            actual = weights_fingerprint(model, header.prior)
+            actual = fingerprint or weights_fingerprint(model, header.prior)
         except ValueError as err:  # no learned prior in these weights
             raise WeightsMismatchError(str(err)) from None
         if actual != header.fingerprint:
@@ -229,23 +295,28 @@ def check_model(header: Header, model: HQA, force: bool = False) -> None:
 
 
 def read_codes(
-    data: bytes, model: HQA, force: bool = False
+    data: bytes,
+    model: HQA,
+    force: bool = False,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> tuple[Header, list[Tensor]]:
     """The header and every image's codes (h, w) of a ``.hqa`` file.
 
     The whole file is validated (header, CRC, payload) before anything is
-    returned.
+    returned. ``context_prior`` is that of a context-prior file (default: the
+    shipped one, see :func:`context_model`).
 
     Raises:
         CorruptStreamError: a damaged, truncated, extended or unreadable file.
         WeightsMismatchError: the model cannot decode it (see :func:`check_model`).
     """
     header, payload = unpack(data)
-    check_model(header, model, force)
     try:
-        coder = model.coder(header.prior)
+        coder, fingerprint = payload_coder(model, header.prior, context_prior)
     except ValueError as err:
+        check_model(header, model, force=True)  # a wrong layer, K, ... first
         raise WeightsMismatchError(str(err)) from None
+    check_model(header, model, force, fingerprint)
     flat = torch.from_numpy(decode_payload(header, payload, coder))
     codes, start = [], 0
     for size, n in zip(header.sizes, header.codes_per_image, strict=True):
@@ -288,9 +359,10 @@ def decompress_images(
     force: bool = False,
     batch_size: int = 256,
     temperature: float = 1.0,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> list[Tensor]:
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
-    header, codes = read_codes(data, model, force)
+    header, codes = read_codes(data, model, force, context_prior)
     return list(
         decode_images(model, header, codes, mode, generator, batch_size, temperature)
     )

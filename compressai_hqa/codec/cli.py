@@ -3,7 +3,8 @@
 Usage::
 
     compressai-hqa compress IMAGES... -o OUT.hqa [--model hqa-mnist] [--layer 5]
-        [--weights PATH] [--prior uniform|learned] [--device cpu|cuda] [--force]
+        [--weights PATH] [--prior uniform|learned|context] [--context-prior PATH]
+        [--device cpu|cuda] [--force]
     compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample --seed N]
         [--weights PATH] [--device cpu|cuda] [--force]
     compressai-hqa info OUT.hqa [--json]
@@ -40,6 +41,7 @@ from compressai_hqa.codec.api import (
     compress_images,
     decode_images,
     model_name,
+    payload_coder,
     read_codes,
 )
 from compressai_hqa.codec.outputs import (
@@ -83,7 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``compressai-hqa`` argument parser."""
     from compressai_hqa.datasets import COLOR_MODES
     from compressai_hqa.layers import QUANTIZE_MODES
-    from compressai_hqa.models import PRIORS
 
     parser = _Parser(
         prog=PROG,
@@ -117,10 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--prior",
-        choices=PRIORS,
+        choices=tuple(fmt.PRIOR_IDS),
         default="uniform",
-        help="entropy model: uniform (bit-packed, log2 K bits per code; default) "
-        "or learned (the weights' static code prior, rANS)",
+        help="entropy model: uniform (bit-packed, log2 K bits per code; default), "
+        "learned (the weights' static code prior, rANS) or context (each code "
+        "predicted from the codes before it, rANS)",
     )
     c.add_argument(
         "--color-mode",
@@ -174,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="a state dict or training checkpoint instead of the shipped "
             "weights of the model",
+        )
+        p.add_argument(
+            "--context-prior",
+            default=None,
+            metavar="PATH",
+            help="the context prior file of --weights (default: the shipped one)",
         )
         p.add_argument(
             "--device",
@@ -232,14 +240,17 @@ def _compress(args: argparse.Namespace) -> None:
     sources = expand_sources(args.sources)
     model = _load_model(args.model, args.weights, args.layer, args.device)
     try:
-        model.coder(args.prior)
+        context = _context_prior(args.context_prior)
+        payload_coder(model, args.prior, context)
     except ValueError as err:
         raise UsageError(str(err)) from None
     count = sum(s.count for s in sources)
     with _progress(count, args.quiet, "compress") as bar:
         images = iter_images(sources, args.color_mode, args.idx_size)
         try:
-            data = compress_images(model, images, args.prior, args.batch_size, bar)
+            data = compress_images(
+                model, images, args.prior, args.batch_size, bar, context
+            )
         except (ValueError, TypeError) as err:
             raise DataError(str(err)) from None
     write_output(args.output, data, args.force)
@@ -271,7 +282,8 @@ def _decompress(args: argparse.Namespace) -> None:
         from_file=True,
         check_name=not args.force,
     )
-    header, codes = read_codes(data, model, args.force)  # the whole file validated
+    context = _context_prior(args.context_prior)
+    header, codes = read_codes(data, model, args.force, context)  # all validated
     generator = torch.Generator().manual_seed(args.seed)
     images = decode_images(
         model, header, codes, args.decode, generator, args.batch_size, args.temperature
@@ -340,6 +352,20 @@ def _info(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ helpers
+def _context_prior(path: str | None) -> Any:
+    """The context prior file of ``--context-prior``, or None."""
+    from compressai_hqa.codec.context import load_context_prior
+
+    if path is None:
+        return None
+    try:
+        return load_context_prior(path)
+    except FileNotFoundError as err:
+        raise UsageError(f"--context-prior: {err}") from None
+    except (ValueError, RuntimeError) as err:
+        raise DataError(f"{path}: {err}") from None
+
+
 def _load_model(
     name: str | None,
     weights: str | None,

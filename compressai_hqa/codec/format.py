@@ -1,11 +1,11 @@
 """The ``.hqa`` file format: many images' HQA codes in one entropy-coded payload.
 
-Layout (version 1; integers little-endian and unsigned; ``docs/format.md`` is
+Layout (version 2; integers little-endian and unsigned; ``docs/format.md`` is
 the reference)::
 
     magic          4   b"\\x89HQA"
-    version        u8  1
-    prior          u8  0 = uniform (bit-packed), 1 = learned (rANS)
+    version        u8  1, or 2 for prior 2 (see PRIOR_VERSIONS)
+    prior          u8  0 = uniform (bit-packed), 1 = learned, 2 = context (rANS)
     layer          u8  the HQA layer whose codes are stored (1..255)
     flags          u8  bit 0: one (H, W, C) for all images; other bits 0
     fingerprint    16  first 16 bytes of the SHA-256 of the weights (and prior)
@@ -23,7 +23,9 @@ Every image of H x W pixels has ``ceil(H / f) * ceil(W / f)`` codes. With the
 uniform prior (K a power of two, b = log2 K) the payload is the codes'
 b-bit big-endian binary digits concatenated and zero-padded to a byte: exactly
 the ideal rate. With the learned prior it is one CompressAI rANS stream of all
-codes (:class:`~compressai_hqa.entropy_models.CategoricalCoder`).
+codes (:class:`~compressai_hqa.entropy_models.CategoricalCoder`), with the
+context prior one stream of all codes in the order of
+:class:`~compressai_hqa.entropy_models.ContextCoder`.
 
 Reading checks the magic, the CRC, the version and then every field against
 the limits below before allocating anything that depends on them; the payload
@@ -45,7 +47,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compressai_hqa.entropy_models import CategoricalCoder
+from compressai_hqa.entropy_models import CategoricalCoder, ContextCoder
 from compressai_hqa.errors import CorruptStreamError
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "MAX_IMAGES",
     "MAX_PIXELS",
     "PRIOR_IDS",
+    "PRIOR_VERSIONS",
     "VERSION",
     "Header",
     "ImageSize",
@@ -68,9 +71,11 @@ __all__ = [
 ]
 
 MAGIC = b"\x89HQA"
-VERSION = 1
+VERSION = 2
 #: Entropy model of the payload -> its id in the header.
-PRIOR_IDS = {"uniform": 0, "learned": 1}
+PRIOR_IDS = {"uniform": 0, "learned": 1, "context": 2}
+#: The format version a file of each prior is written with (the first that has it).
+PRIOR_VERSIONS = {"uniform": 1, "learned": 1, "context": 2}
 FINGERPRINT_BYTES = 16
 #: Limits checked before anything is allocated.
 MAX_IMAGES = 1 << 20
@@ -103,11 +108,11 @@ class Header:
         model: model name, e.g. ``"hqa-mnist"``.
         fingerprint: 16 bytes identifying the weights (and learned prior).
         layer: the layer whose codes are stored.
-        prior: ``"uniform"`` or ``"learned"``.
+        prior: ``"uniform"``, ``"learned"`` or ``"context"``.
         codebook_size: number of codes K of that layer.
         factor: downsampling factor between pixels and codes (a power of two).
         sizes: the original size of every image.
-        version: format version.
+        version: format version (default: the prior's, :data:`PRIOR_VERSIONS`).
     """
 
     model: str
@@ -117,9 +122,11 @@ class Header:
     codebook_size: int
     factor: int
     sizes: tuple[ImageSize, ...]
-    version: int = VERSION
+    version: int | None = None
 
     def __post_init__(self) -> None:
+        if self.version is None:
+            object.__setattr__(self, "version", PRIOR_VERSIONS.get(self.prior, 1))
         _check_header(self)
 
     @property
@@ -165,6 +172,8 @@ def _check_header(h: Header) -> None:
     """Every field within its range (for writing and for reading)."""
     if h.prior not in PRIOR_IDS:
         raise _fail(f"unknown prior {h.prior!r}")
+    if not PRIOR_VERSIONS[h.prior] <= h.version <= VERSION:  # type: ignore[operator]
+        raise _fail(f"format version {h.version} cannot hold the {h.prior} prior")
     if not (1 <= len(h.model) <= MAX_NAME and _NAME.fullmatch(h.model)):
         raise _fail(f"bad model name {h.model!r}")
     if not isinstance(h.fingerprint, bytes) or len(h.fingerprint) != FINGERPRINT_BYTES:
@@ -309,20 +318,28 @@ def _payload_bounds(header: Header) -> tuple[int, int]:
     if header.prior == "uniform":
         size = -(-n * (header.codebook_size.bit_length() - 1) // 8)
         return size, size
+    if header.prior == "context":
+        return 8, ContextCoder.max_stream_length(n)
     return 8, 8 + 4 * n
 
 
 # ------------------------------------------------------------------ payload
 def encode_payload(
-    codes: np.ndarray, prior: str, codebook_size: int, coder: CategoricalCoder | None
+    codes: np.ndarray,
+    prior: str,
+    codebook_size: int,
+    coder: CategoricalCoder | ContextCoder | None,
+    shapes: Sequence[tuple[int, int]] = (),
 ) -> bytes:
     """The payload of all ``codes`` (a flat integer array, image after image).
 
     Args:
         codes: code indices in [0, codebook_size).
-        prior: ``"uniform"`` (bit-packing) or ``"learned"`` (rANS with ``coder``).
+        prior: ``"uniform"`` (bit-packing), ``"learned"`` or ``"context"`` (rANS
+            with ``coder``).
         codebook_size: number of codes K.
-        coder: the learned prior's coder (``prior="learned"`` only).
+        coder: the prior's coder (not for ``prior="uniform"``).
+        shapes: every image's code map (h, w) (``prior="context"`` only).
     """
     codes = np.asarray(codes).reshape(-1)
     if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
@@ -330,12 +347,16 @@ def encode_payload(
     if prior == "uniform":
         return pack_bits(codes, codebook_size.bit_length() - 1)
     if coder is None or coder.codebook_size != codebook_size:
-        raise ValueError(f"the learned prior needs a coder over {codebook_size} codes")
+        raise ValueError(f"the {prior} prior needs a coder over {codebook_size} codes")
+    if prior == "context":
+        return coder.encode(codes, shapes)  # type: ignore[call-arg]
     return coder.encode(codes.astype(np.int64).tolist())
 
 
 def decode_payload(
-    header: Header, payload: bytes, coder: CategoricalCoder | None = None
+    header: Header,
+    payload: bytes,
+    coder: CategoricalCoder | ContextCoder | None = None,
 ) -> np.ndarray:
     """All codes of the file as a flat int64 array (inverse of :func:`encode_payload`).
 
@@ -348,8 +369,11 @@ def decode_payload(
         return unpack_bits(payload, n, header.codebook_size.bit_length() - 1)
     if coder is None or coder.codebook_size != header.codebook_size:
         raise ValueError(
-            f"the learned prior needs a coder over {header.codebook_size} codes"
+            f"the {header.prior} prior needs a coder over {header.codebook_size} codes"
         )
+    if header.prior == "context":
+        shapes = [header.latent_shape(s) for s in header.sizes]
+        return coder.decode(payload, shapes)  # type: ignore[arg-type]
     return np.asarray(coder.decode(payload, n), dtype=np.int64)
 
 

@@ -1,0 +1,124 @@
+"""Context priors of an HQA stack: the file, the shipped ones, the model of a layer.
+
+A context prior file (``torch.save``, read with ``weights_only=True``) holds one
+:class:`~compressai_hqa.entropy_models.ContextModel` per layer of a stack and,
+for each layer, the fingerprint of the weights it was fitted for
+(:func:`~compressai_hqa.codec.weights_fingerprint` of the stack truncated at
+that layer, uniform prior), so that it is never used with other weights::
+
+    {"format": FORMAT, "model": "hqa-mnist",
+     "layers": {"<layer>": {"weights": "<32 hex digits>", "model": {...}}},
+     "fit": {...}}  # how it was fitted (informative)
+
+The shipped priors live beside the shipped weights, pinned by SHA-256
+(:data:`CONTEXT_PRIORS`). ``examples/estimate_context_prior.py`` fits one for
+any weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from compressai_hqa.entropy_models.context import ContextModel
+from compressai_hqa.files import atomic_save, load_torch_file
+
+__all__ = [
+    "CONTEXT_PRIORS",
+    "FORMAT",
+    "ContextPrior",
+    "load_context_prior",
+    "shipped_context_prior",
+]
+
+FORMAT = "compressai_hqa context prior/1"
+
+#: config name -> (file beside the shipped weights, SHA-256 of the file)
+CONTEXT_PRIORS: dict[str, tuple[str, str]] = {}
+
+
+@dataclass(frozen=True)
+class ContextPrior:
+    """The context models of the layers of one stack.
+
+    Attributes:
+        name: the model name, e.g. ``"hqa-mnist"``.
+        layers: layer -> its context model.
+        weights: layer -> fingerprint (16 bytes) of the weights it was fitted for.
+        fit: how it was fitted (plain values, informative).
+    """
+
+    name: str
+    layers: Mapping[int, ContextModel]
+    weights: Mapping[int, bytes]
+    fit: Mapping[str, Any] = field(default_factory=dict)
+
+    def model_for(self, layer: int, fingerprint: bytes) -> ContextModel:
+        """The context model of ``layer`` if it was fitted for these weights.
+
+        Raises:
+            ValueError: no model for this layer, or one fitted for other weights.
+        """
+        if layer not in self.layers:
+            raise ValueError(f"the context prior of {self.name} has no layer {layer}")
+        if self.weights[layer] != fingerprint:
+            raise ValueError(
+                f"the context prior of {self.name} at layer {layer} was fitted for "
+                "other weights; fit one for these (examples/estimate_context_prior.py)"
+            )
+        return self.layers[layer]
+
+    def state(self) -> dict[str, Any]:
+        """The file's contents (plain values and int64 tensors)."""
+        return {
+            "format": FORMAT,
+            "model": self.name,
+            "layers": {
+                str(layer): {"weights": self.weights[layer].hex(), "model": m.state()}
+                for layer, m in sorted(self.layers.items())
+            },
+            "fit": dict(self.fit),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Writes the file atomically."""
+        atomic_save(self.state(), path)
+
+
+def _from_state(state: Any) -> ContextPrior:
+    if not isinstance(state, Mapping) or state.get("format") != FORMAT:
+        raise ValueError("not a compressai_hqa context prior file")
+    layers, weights = {}, {}
+    try:
+        for key, entry in state["layers"].items():
+            layer = int(key)
+            weights[layer] = bytes.fromhex(entry["weights"])
+            layers[layer] = ContextModel.from_state(entry["model"])
+        return ContextPrior(str(state["model"]), layers, weights, state.get("fit", {}))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"corrupt context prior file: {err!r}") from None
+
+
+def load_context_prior(path: str | Path, sha256: str | None = None) -> ContextPrior:
+    """A context prior file (``weights_only=True``; SHA-256 checked when given).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RuntimeError: the SHA-256 differs.
+        ValueError: not a valid context prior file.
+    """
+    return _from_state(load_torch_file(path, sha256))
+
+
+@lru_cache(maxsize=4)
+def shipped_context_prior(config_name: str) -> ContextPrior | None:
+    """The shipped context prior of a config (SHA-256 checked), or None."""
+    if config_name not in CONTEXT_PRIORS:
+        return None
+    from compressai_hqa.zoo.pretrained import shipped_weights_path
+
+    filename, sha256 = CONTEXT_PRIORS[config_name]
+    return load_context_prior(shipped_weights_path(filename), sha256)
