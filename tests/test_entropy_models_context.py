@@ -12,7 +12,12 @@ import torch
 
 from compressai_hqa import CorruptStreamError
 from compressai_hqa.entropy_models import ContextCoder, ContextModel
-from compressai_hqa.entropy_models.context import Affine, integer_cdf
+from compressai_hqa.entropy_models.context import (
+    Affine,
+    floor_frequency,
+    integer_cdf,
+    min_symbol_bits,
+)
 from compressai_hqa.entropy_models.context_coder import BLOCK
 from compressai_hqa.entropy_models.context_fit import (
     ContextFitConfig,
@@ -57,9 +62,10 @@ def test_integer_cdfs_are_valid_for_any_logits() -> None:
     )
     cdf = integer_cdf(logits, 0, table)
     assert cdf[:, 0].eq(0).all() and cdf[:, -1].eq(1 << 16).all()
-    assert cdf.diff(dim=1).min() >= 1
+    assert cdf.diff(dim=1).min() >= floor_frequency(16) == 16
     assert torch.equal(cdf[0], torch.arange(17) * 4096)  # uniform: exact
-    assert int(cdf[1, 1]) == (1 << 16) - 15  # the most a symbol can get
+    assert int(cdf[1, 1]) == (1 << 16) - 15 * 16  # the most a symbol can get
+    assert min_symbol_bits(16) == pytest.approx(16 - math.log2((1 << 16) - 240))
 
 
 def test_features_equal_an_independent_int64_computation() -> None:
@@ -132,6 +138,10 @@ def test_corrupt_streams_are_refused() -> None:
             coder.decode(data, shapes)
     with pytest.raises(CorruptStreamError):
         coder.decode(stream, [(4, 4)] * 4)
+    # a short stream cannot claim many codes (each costs >= 2 min_symbol_bits)
+    assert coder.min_stream_length(10**6) > 1000
+    with pytest.raises(CorruptStreamError, match="takes 8"):
+        coder.decode(stream, [(1000, 1000)])
     with pytest.raises(CorruptStreamError):
         coder.decode("text", shapes)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
@@ -200,3 +210,20 @@ def test_fit_learns_context_and_resumes_to_the_same_model(tmp_path) -> None:
     other = replace(config, seed=1)
     with pytest.raises(ValueError, match="another fit"):
         fit_context_model(train, held, other, codebook, ckpt, log=None)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (1, 9), (7, 1), (5, 3), (16, 16)])
+def test_steps_cover_each_code_once_after_all_its_neighbours(shape) -> None:
+    h, w = shape
+    model = random_model()
+    when = torch.full((h, w), -1)
+    for t, step in enumerate(ContextCoder(model).steps(h, w)):
+        assert step.numel() > 0
+        assert bool((when.view(-1)[step] == -1).all())
+        when.view(-1)[step] = t
+    assert bool((when >= 0).all())
+    for y in range(h):
+        for x in range(w):
+            for dy, dx in model.offsets:
+                if 0 <= y + dy < h and 0 <= x + dx < w:
+                    assert when[y + dy, x + dx] < when[y, x]

@@ -24,14 +24,16 @@ batch composition and device cannot change a value. Logits become 16-bit
 frequencies with integer arithmetic and a stored table of ``exp``
 (:func:`integer_cdf`). Shifts are floor divisions by powers of two.
 
-The probabilities of a symbol are ``f / 65536`` with every ``f >= 1`` (any code
-stays codable) and ``sum(f) = 65536``; they drive CompressAI's rANS coder in
+The probabilities of a symbol are ``f / 65536`` with every ``f`` at least a
+floor (any code stays codable, and no symbol is nearly certain) and
+``sum(f) = 65536``; they drive CompressAI's rANS coder in
 :mod:`compressai_hqa.entropy_models.context_coder`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,10 +48,13 @@ __all__ = [
     "ACTIVATION_MAX",
     "EXACT_LIMIT",
     "EXP_ONE",
+    "FLOOR_TOTAL",
     "WEIGHT_MAX",
     "Affine",
     "ContextModel",
+    "floor_frequency",
     "integer_cdf",
+    "min_symbol_bits",
 ]
 
 PRECISION = 16
@@ -59,6 +64,8 @@ WEIGHT_MAX = 127
 EXACT_LIMIT = 1 << 24
 #: ``exp_table[0]``: the weight of the most likely symbol.
 EXP_ONE = 1 << 20
+#: The frequencies of n symbols reserve at least this much for their floors.
+FLOOR_TOTAL = 256
 _MAX_SHIFT = 30
 _FORMAT = "compressai_hqa context model/1"
 
@@ -112,12 +119,26 @@ class Affine:
         return torch.addmm(bias[rows], a, weight[rows].t())
 
 
+def floor_frequency(n: int) -> int:
+    """The least frequency of each of ``n`` symbols: ``max(1, 256 // n)``."""
+    return max(1, FLOOR_TOTAL // n)
+
+
+def min_symbol_bits(n: int) -> float:
+    """The least cost in bits of a symbol of ``n`` (:func:`integer_cdf`)."""
+    return PRECISION - math.log2((1 << PRECISION) - (n - 1) * floor_frequency(n))
+
+
 def integer_cdf(logits: Tensor, shift: int, exp_table: Tensor) -> Tensor:
-    """16-bit CDFs of integer logits: ``cdf[0] = 0``, ``cdf[n] = 2^16``, steps >= 1.
+    """16-bit CDFs of integer logits: ``cdf[0] = 0``, ``cdf[n] = 2^16``.
 
     ``d = min((max(l) - l) >> shift, len(exp_table) - 1)``, ``w = exp_table[d]``,
-    ``cdf[i] = i + (2^16 - n) * (w_0 + ... + w_{i-1}) // sum(w)``: symbol ``i``
-    has frequency ``cdf[i + 1] - cdf[i] >= 1``. Integer arithmetic only.
+    ``cdf[i] = i q + (2^16 - n q) (w_0 + ... + w_{i-1}) // sum(w)`` with the floor
+    ``q = max(1, 256 // n)`` (:func:`floor_frequency`): symbol ``i`` has frequency
+    ``cdf[i + 1] - cdf[i] >= q``, so no symbol is more likely than
+    ``1 - (n - 1) q / 2^16`` and every symbol costs at least
+    :func:`min_symbol_bits` (which bounds the codes a stream of a given length
+    can hold). Integer arithmetic only.
 
     Args:
         logits: (N, n) int64 logits.
@@ -128,12 +149,13 @@ def integer_cdf(logits: Tensor, shift: int, exp_table: Tensor) -> Tensor:
         (N, n + 1) int64 CDFs.
     """
     n = logits.shape[1]
+    q = floor_frequency(n)
     top = logits.amax(1, keepdim=True)
     d = ((top - logits) >> shift).clamp_(max=exp_table.numel() - 1)
     cumulative = F.pad(exp_table[d].cumsum_(1), (1, 0))
     total = cumulative[:, -1:].clone()
-    spare = (1 << PRECISION) - n
-    return cumulative.mul_(spare).floor_divide_(total).add_(torch.arange(n + 1))
+    spare = (1 << PRECISION) - n * q
+    return cumulative.mul_(spare).floor_divide_(total).add_(torch.arange(n + 1) * q)
 
 
 @dataclass(frozen=True, eq=False)

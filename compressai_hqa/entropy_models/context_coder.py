@@ -1,33 +1,46 @@
 """Code maps under a :class:`ContextModel`: one rANS stream for many images.
 
 Stream order. The maps are cut into *blocks*: runs of at most :data:`BLOCK`
-consecutive maps of one shape (h, w). Block after block, raster position after
-raster position, the stream holds the group symbols of the position in all the
-block's maps (in order), then their member symbols, then, after the last block,
+consecutive maps of one shape (h, w). A code at row y, column x of a map is
+decoded at *step* ``t = x + (c + 1) y``, where ``c`` is how far right the
+model's neighbourhood reaches in the rows above: every neighbour of a code
+belongs to an earlier step, so all codes of a step (a diagonal of the map, in
+all maps of the block) are decoded together. Block after block, step after
+step, the stream holds the group symbols of the step's codes (position by
+position in increasing y, each position in all the block's maps in order), then
+their member symbols in the same order; after the last block,
 :data:`GUARD_SYMBOLS` guard symbols (see
-:mod:`~compressai_hqa.entropy_models.categorical`). So a decoder decodes all
-maps of a block position by position, in batches, and every probability it
-needs comes from codes it has already decoded.
+:mod:`~compressai_hqa.entropy_models.categorical`). A 16 x 16 map with ``c = 2``
+takes 61 steps, not 256.
 
 Each symbol is one CompressAI rANS symbol (16-bit precision) under the integer
 frequencies of :class:`ContextModel`: decoding hands
 ``compressai.ans.RansDecoder.decode_stream`` each symbol's CDF
-``[0, f_0, f_0 + f_1, ..., 65536, 65536]`` (an escape slot of zero width, so the
-decoder never enters bypass mode and reads at most one 32-bit word per symbol).
-rANS encodes a symbol from its interval alone (start ``c``, frequency ``f``),
-so the encoder (``BufferedRansEncoder``) is handed ``[0, c, c + f, 65536,
-65536]`` and symbol 1: the same interval, the same bytes.
+``[0, c_1, ..., 65536, 65536]`` (an escape slot of zero width, so the decoder
+never enters bypass mode and reads at most one 32-bit word per symbol). rANS
+encodes a symbol from its interval alone (start ``c``, frequency ``f``: the
+encoder reads ``cdf[s]`` and ``cdf[s + 1]`` of its table and nothing else), so
+``BufferedRansEncoder`` is handed the intervals of up to 65,536 symbols as one
+table ``[c_0, c_0 + f_0, c_1, c_1 + f_1, ..., 65536, 65536]`` and symbols
+``0, 2, 4, ...``: the same intervals, the same bytes, without a Python list per
+symbol. Every interval is checked to lie in [0, 65536] with ``f >= 1`` first.
 
-Decoding validates the stream's length first, decodes from a copy padded with
-zero words (no read can leave it), checks the guards, and re-encodes what it
-decoded: the bytes must be exactly the stream (trailing, missing or altered
-bytes are refused). Every failure raises
+Decoding validates the stream's length first (at most one word per symbol, and
+at least :func:`~compressai_hqa.entropy_models.context.min_symbol_bits` per
+symbol, so that a short stream cannot claim a huge number of codes), decodes
+from a copy padded with zero words (no read can leave it), checks the guards,
+and re-encodes what it decoded: the bytes must be exactly the stream (trailing,
+missing or altered bytes are refused). Every failure raises
 :class:`~compressai_hqa.CorruptStreamError`.
 """
 
 from __future__ import annotations
 
+import gc
+import math
+
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -37,16 +50,17 @@ from compressai import ans
 from torch import Tensor
 
 from compressai_hqa.entropy_models.categorical import GUARD_SYMBOLS, PRECISION
-from compressai_hqa.entropy_models.context import ContextModel
+from compressai_hqa.entropy_models.context import ContextModel, min_symbol_bits
 from compressai_hqa.errors import CorruptStreamError
 
 __all__ = ["BLOCK", "ContextCoder"]
 
-#: Maps of one shape coded position-major together.
+#: Maps of one shape coded together.
 BLOCK = 4096
 _TOTAL = 1 << PRECISION
 _GUARD_CDF = [0, _TOTAL - 1, _TOTAL, _TOTAL]
 _PUSH = 1 << 16  # symbols per call of the encoder
+_ROUNDING_BITS = 1e-4  # per symbol, what rANS's integer state update can save
 
 
 class ContextCoder:
@@ -83,10 +97,26 @@ class ContextCoder:
             yield start, end - start
             start = end
 
+    def steps(self, h: int, w: int) -> list[Tensor]:
+        """Raster indices of the codes of each step of an h x w map, by row."""
+        right = self.model.reach[2]
+        y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        step = (x + (right + 1) * y).reshape(-1)
+        order = torch.argsort(step * h + y.reshape(-1))
+        parts = torch.split(order, torch.bincount(step).tolist())
+        return [p for p in parts if p.numel()]  # narrow maps skip some steps
+
     @staticmethod
     def max_stream_length(codes: int) -> int:
         """Bytes of the longest stream of ``codes`` codes (one word per symbol)."""
         return 8 + 4 * (2 * int(codes) + GUARD_SYMBOLS)
+
+    def min_stream_length(self, codes: int) -> int:
+        """Bytes of the shortest stream of ``codes`` codes (least cost per symbol)."""
+        m = self.model
+        least = min_symbol_bits(m.groups) + min_symbol_bits(m.members)
+        bits = int(codes) * (least - 2 * _ROUNDING_BITS)
+        return max(8, 4 * math.floor(bits / 32))
 
     # -------------------------------------------------------------- encoding
     def encode(self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]) -> bytes:
@@ -96,36 +126,37 @@ class ContextCoder:
             ValueError: a code outside [0, K), or ``codes`` does not hold the
                 maps of ``shapes``.
         """
-        flat = torch.as_tensor(np.asarray(codes, dtype=np.int64)).reshape(-1)
-        self._check(flat, shapes)
         encoder = ans.BufferedRansEncoder()
+        with _gc_paused():
+            for (starts, freqs), _ in self._blocks(codes, shapes):
+                _push(encoder, starts, freqs)
+            _push_guards(encoder)
+            return encoder.flush()
+
+    def bits(self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]) -> float:
+        """Ideal rate in bits of the maps (the stream without its rANS framing)."""
+        return sum(
+            float((PRECISION - torch.log2(freqs.double())).sum())
+            for (_, freqs), _ in self._blocks(codes, shapes)
+        )
+
+    def _blocks(
+        self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[tuple[Tensor, Tensor], int]]:
+        """(start, frequency) of every symbol of each block, in stream order."""
+        flat = torch.as_tensor(np.asarray(codes, dtype=np.int64)).reshape(-1)
+        if sum(h * w for h, w in shapes) != flat.numel():
+            raise ValueError("the codes do not hold the maps of these shapes")
+        if flat.numel() and (flat.min() < 0 or flat.max() >= self.codebook_size):
+            raise ValueError(f"codes must be in [0, {self.codebook_size})")
         offset = 0
         for first, count in self.blocks(shapes):
             h, w = shapes[first]
             n = count * h * w
-            maps = flat[offset : offset + n].view(count, h, w)
+            yield self._intervals(flat[offset : offset + n].view(count, h, w)), n
             offset += n
-            starts, freqs = self._intervals(maps)
-            for i in range(0, starts.numel(), _PUSH):
-                _push(encoder, starts[i : i + _PUSH], freqs[i : i + _PUSH])
-        _push_guards(encoder)
-        return encoder.flush()
-
-    def bits(self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]) -> float:
-        """Ideal rate in bits of the maps (the stream without its rANS framing)."""
-        flat = torch.as_tensor(np.asarray(codes, dtype=np.int64)).reshape(-1)
-        self._check(flat, shapes)
-        total, offset = 0.0, 0
-        for first, count in self.blocks(shapes):
-            h, w = shapes[first]
-            n = count * h * w
-            _, freqs = self._intervals(flat[offset : offset + n].view(count, h, w))
-            offset += n
-            total += float((PRECISION - torch.log2(freqs.double())).sum())
-        return total
 
     def _intervals(self, maps: Tensor) -> tuple[Tensor, Tensor]:
-        """(start, frequency) of every symbol of a block, in stream order."""
         count, h, w = maps.shape
         model = self.model
         symbols = model.symbols[maps.reshape(count, h * w)]
@@ -147,7 +178,15 @@ class ContextCoder:
                 freq = cdf.gather(1, s[:, None] + 1).squeeze(1) - start
                 starts[:, stage, i:j] = start.view(j - i, h * w).t()
                 freqs[:, stage, i:j] = freq.view(j - i, h * w).t()
-        return starts.reshape(-1), freqs.reshape(-1)
+        images = torch.arange(count)
+        order = torch.cat(
+            [
+                (p.unsqueeze(1) * 2 * count + stage * count + images).reshape(-1)
+                for p in self.steps(h, w)
+                for stage in (0, 1)
+            ]
+        )
+        return starts.reshape(-1)[order], freqs.reshape(-1)[order]
 
     # -------------------------------------------------------------- decoding
     def decode(self, stream: bytes, shapes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -164,22 +203,23 @@ class ContextCoder:
             )
         stream = bytes(stream)
         total = sum(h * w for h, w in shapes)
-        longest = self.max_stream_length(total)
-        if len(stream) < 8 or len(stream) % 4 or len(stream) > longest:
+        low, high = self.min_stream_length(total), self.max_stream_length(total)
+        if len(stream) % 4 or not low <= len(stream) <= high:
             raise CorruptStreamError(
                 f"corrupt bitstream: {len(stream)} bytes (a stream of {total} codes "
-                f"takes 8 + 4k bytes, at most {longest})"
+                f"takes 8 + 4k bytes, {low} to {high})"
             )
         decoder = ans.RansDecoder()
-        decoder.set_stream(stream + bytes(longest + 8 - len(stream)))
+        decoder.set_stream(stream + bytes(high + 8 - len(stream)))
         encoder = ans.BufferedRansEncoder()  # re-encodes what is decoded
         out = np.empty(total, dtype=np.int64)
         offset = 0
-        for first, count in self.blocks(shapes):
-            h, w = shapes[first]
-            maps = self._decode_block(decoder, encoder, count, h, w)
-            out[offset : offset + maps.size] = maps.reshape(-1)
-            offset += maps.size
+        with _gc_paused():
+            for first, count in self.blocks(shapes):
+                h, w = shapes[first]
+                maps = self._decode_block(decoder, encoder, count, h, w)
+                out[offset : offset + maps.size] = maps.reshape(-1)
+                offset += maps.size
         guards = decoder.decode_stream(
             [0] * GUARD_SYMBOLS, [_GUARD_CDF], [len(_GUARD_CDF)], [0]
         )
@@ -208,32 +248,28 @@ class ContextCoder:
         )
         dy = torch.tensor([o[0] for o in model.offsets]) + top
         dx = torch.tensor([o[1] for o in model.offsets]) + left
-        index = list(range(count))
-        for t in range(h * w):
-            y, x = divmod(t, w)
-            context = canvas[:, dy + y, dx + x]
-            position = model.positions(torch.tensor([y]), torch.tensor([x]))
+        for step in self.steps(h, w):
+            y, x = step // w, step % w
+            context = canvas[:, y[:, None] + dy, x[:, None] + dx]  # (count, k, S)
+            context = context.transpose(0, 1).reshape(-1, len(dy))
+            position = model.positions(y, x).repeat_interleave(count)
+            size = self.batch_size
             feats = torch.cat(
                 [
-                    model.features(context[i : i + self.batch_size], position)
-                    for i in range(0, count, self.batch_size)
+                    model.features(context[i : i + size], position[i : i + size])
+                    for i in range(0, len(position), size)
                 ]
             )
+            index = list(range(len(position)))
             group = _decode(decoder, encoder, model.group_cdf(feats), index)
             if int(group.max()) >= model.groups:
                 raise CorruptStreamError("corrupt bitstream: invalid group symbol")
             member = _decode(decoder, encoder, model.member_cdf(feats, group), index)
             if int(member.max()) >= model.members:
                 raise CorruptStreamError("corrupt bitstream: invalid member symbol")
-            canvas[:, top + y, left + x] = model.codes[group * model.members + member]
+            codes = model.codes[group * model.members + member].view(len(y), count)
+            canvas[:, y + top, x + left] = codes.t()
         return canvas[:, top:, left : left + w].numpy()
-
-    # --------------------------------------------------------------- helpers
-    def _check(self, flat: Tensor, shapes: Sequence[tuple[int, int]]) -> None:
-        if sum(h * w for h, w in shapes) != flat.numel():
-            raise ValueError("the codes do not hold the maps of these shapes")
-        if flat.numel() and (flat.min() < 0 or flat.max() >= self.codebook_size):
-            raise ValueError(f"codes must be in [0, {self.codebook_size})")
 
 
 def _all_contexts(model: ContextModel, maps: Tensor) -> Tensor:
@@ -248,6 +284,18 @@ def _all_contexts(model: ContextModel, maps: Tensor) -> Tensor:
     return torch.stack(parts, -1).reshape(count * h * w, len(parts))
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while millions of int lists are built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _decode(
     decoder: ans.RansDecoder,
     encoder: ans.BufferedRansEncoder,
@@ -256,28 +304,26 @@ def _decode(
 ) -> Tensor:
     """One symbol per CDF row, decoded and pushed to the re-encoder."""
     cdfs = F.pad(cdf, (0, 1), value=_TOTAL).numpy().tolist()  # escape of width 0
-    sizes = [cdf.shape[1] + 1] * len(index)
-    offsets = [0] * len(index)
-    symbols = decoder.decode_stream(index, cdfs, sizes, offsets)
-    encoder.encode_with_indexes(symbols, index, cdfs, sizes, offsets)
-    return torch.tensor(symbols, dtype=torch.int64)
+    n = len(index)
+    decoded = decoder.decode_stream(index, cdfs, [cdf.shape[1] + 1] * n, [0] * n)
+    symbols = torch.from_numpy(np.array(decoded, dtype=np.int64))
+    start = cdf.gather(1, symbols[:, None]).squeeze(1)
+    _push(encoder, start, cdf.gather(1, symbols[:, None] + 1).squeeze(1) - start)
+    return symbols
 
 
 def _push(encoder: ans.BufferedRansEncoder, starts: Tensor, freqs: Tensor) -> None:
     """Symbols given by their intervals (start, frequency), in stream order."""
-    n = starts.numel()
-    rows = torch.stack(
-        [
-            starts.new_zeros(n),
-            starts,
-            starts + freqs,
-            *[starts.new_full((n,), _TOTAL)] * 2,
-        ],
-        1,
-    )
-    encoder.encode_with_indexes(
-        [1] * n, list(range(n)), rows.numpy().tolist(), [5] * n, [0] * n
-    )
+    if bool((freqs < 1).any() | (starts < 0).any() | (starts + freqs > _TOTAL).any()):
+        raise RuntimeError("invalid rANS interval")  # a bug, never bad data
+    for i in range(0, starts.numel(), _PUSH):
+        s, f = starts[i : i + _PUSH], freqs[i : i + _PUSH]
+        n = s.numel()
+        table = F.pad(torch.stack([s, s + f], 1).reshape(-1), (0, 2), value=_TOTAL)
+        symbols = list(range(0, 2 * n, 2))
+        encoder.encode_with_indexes(
+            symbols, [0] * n, [table.tolist()], [2 * n + 2], [0]
+        )
 
 
 def _push_guards(encoder: ans.BufferedRansEncoder) -> None:
