@@ -168,3 +168,26 @@ def test_shipped_prior_is_exact_across_threads_and_batches_and_meets_the_targets
     finally:
         torch.set_num_threads(threads)
     assert pack(header, payload) == data
+
+
+def test_eval_model_reports_the_real_bytes_of_context_files(mnist_root: Path) -> None:
+    from compressai_hqa.eval_model.__main__ import main as evaluate
+
+    digits = load_mnist(mnist_root, train=False).images[:40]
+    model = zoo.hqa(layer=2, pretrained=True).eval()
+    outputs = {}
+    for prior in ("uniform", "learned", "context"):
+        outputs[prior] = evaluate(
+            ["pretrained", f"mnist:{mnist_root}", "-a", "hqa-mnist", "-q", "2",
+             "--num-images", "40", "--batch-size", "20", "--prior", prior]
+        )["results"]  # fmt: skip
+        if prior != "uniform":
+            files = [
+                compress_images(model, digits[i : i + 20].unbind(0), prior)
+                for i in (0, 20)
+            ]
+            bits = 8 * sum(len(f) for f in files) / 40
+            assert outputs[prior]["bits"] == [pytest.approx(bits)]
+    psnr = {p: r["psnr-rgb"] for p, r in outputs.items()}
+    assert psnr["uniform"] == psnr["learned"] == psnr["context"]  # the same codes
+    assert outputs["context"]["bits"][0] < outputs["learned"]["bits"][0]

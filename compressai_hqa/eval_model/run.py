@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         temperature=args.temperature,
         sample_top=args.sample_top,
         batch_size=args.batch_size or (MNIST_BATCH_SIZE if images.is_mnist else 1),
+        prior=args.prior,
         half=args.half,
         progress=progress,
     )
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sample_top": args.sample_top,
             "temperature": args.temperature,
             "batch_size": options.batch_size,
+            "prior": args.prior,
             "device": str(device),
         },
     }
@@ -163,6 +165,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
+    if args.prior != "uniform" and (
+        not args.architecture.startswith("hqa")
+        or args.entropy_estimation
+        or args.sample_top
+    ):
+        raise UsageError(
+            f"--prior {args.prior} needs an HQA architecture, real bitstreams and "
+            "no --sample-top"
+        )
     try:
         check_temperature(args.temperature)
     except ValueError as err:
