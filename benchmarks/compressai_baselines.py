@@ -199,7 +199,11 @@ def train(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.N, cfg.M)
     opts = net_aux_optimizer(
-        model, {"net": {"type": "Adam", "lr": cfg.lr}, "aux": {"type": "Adam", "lr": cfg.aux_lr}}
+        model,
+        {
+            "net": {"type": "Adam", "lr": cfg.lr},
+            "aux": {"type": "Adam", "lr": cfg.aux_lr},
+        },
     )
     step = 0
     ckpt = out / "checkpoint.pth.tar"
@@ -214,7 +218,10 @@ def train(
     drop = int(cfg.lr_drop_at * cfg.steps)
     model.train()
     bar = tqdm(
-        total=cfg.steps, initial=step, desc=cfg.name(), disable=not progress,
+        total=cfg.steps,
+        initial=step,
+        desc=cfg.name(),
+        disable=not progress,
         dynamic_ncols=True,
     )
     start = time.time()
@@ -223,7 +230,9 @@ def train(
         for group in opts["net"].param_groups:
             group["lr"] = lr
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        x = train_images[torch.randint(len(train_images), (cfg.batch_size,), generator=g)]
+        x = train_images[
+            torch.randint(len(train_images), (cfg.batch_size,), generator=g)
+        ]
         torch.manual_seed(cfg.seed * 7_919 + step)  # the quantisation noise
         mse, bits = rd_terms(model, x)
         loss = rd_loss(cfg.lmbda, mse, bits)
@@ -238,23 +247,44 @@ def train(
         step += 1
         bar.update(1)
         if step % 25 == 0:
-            row = {"step": step, "loss": float(loss.detach()), "mse": float(mse.detach()),
-                   "bits": float(bits.detach()), "aux": float(aux.detach()), "lr": lr,
-                   "seconds": round(time.time() - start, 1)}
+            row = {
+                "step": step,
+                "loss": float(loss.detach()),
+                "mse": float(mse.detach()),
+                "bits": float(bits.detach()),
+                "aux": float(aux.detach()),
+                "lr": lr,
+                "seconds": round(time.time() - start, 1),
+            }
             _append(out / "train_log.csv", row)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", bits=f"{float(bits.detach()):.0f}")
+            bar.set_postfix(
+                loss=f"{float(loss.detach()):.4f}", bits=f"{float(bits.detach()):.0f}"
+            )
         if step % eval_every == 0 or step == cfg.steps:
-            _append(out / "heldout.csv", {"step": step, **heldout_metrics(model, held, cfg.lmbda)})
+            _append(
+                out / "heldout.csv",
+                {"step": step, **heldout_metrics(model, held, cfg.lmbda)},
+            )
         if step % checkpoint_every == 0 or step == cfg.steps:
             tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "net": opts["net"].state_dict(),
-                        "aux": opts["aux"].state_dict(), "step": step}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "net": opts["net"].state_dict(),
+                    "aux": opts["aux"].state_dict(),
+                    "step": step,
+                },
+                tmp,
+            )
             os.replace(tmp, ckpt)
     bar.close()
     model.update(force=True)
     torch.save(model.state_dict(), out / "model.pth")
-    metrics = {**asdict(cfg), **heldout_metrics(model, held, cfg.lmbda),
-               "flat": flatness(out / "heldout.csv")}
+    metrics = {
+        **asdict(cfg),
+        **heldout_metrics(model, held, cfg.lmbda),
+        "flat": flatness(out / "heldout.csv"),
+    }
     final.write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics
 
@@ -291,12 +321,16 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["train"].add_argument("--lmbda", type=float, required=True)
     sub.choices["train"].add_argument("--N", type=int, default=64)
     sub.choices["train"].add_argument("--M", type=int, default=96)
-    sub.choices["sweep"].add_argument("--lambdas", type=float, nargs="+", default=LAMBDAS)
+    sub.choices["sweep"].add_argument(
+        "--lambdas", type=float, nargs="+", default=LAMBDAS
+    )
     sub.choices["widths"].add_argument("--lmbda", type=float, default=5e-4)
     sub.choices["widths"].add_argument("--width-steps", type=int, default=1000)
     col = sub.add_parser("collect", help="copy logs and metrics into the repository")
     col.add_argument("--output", type=Path, required=True, help="runs folder")
-    col.add_argument("--dest", type=Path, default=Path(__file__).parent / "results" / "compressai")
+    col.add_argument(
+        "--dest", type=Path, default=Path(__file__).parent / "results" / "compressai"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "collect":
@@ -317,32 +351,63 @@ def main(argv: list[str] | None = None) -> None:
     common = {"steps": args.steps, "batch_size": args.batch_size}
     if args.command == "train":
         cfg = RunConfig(args.model, args.lmbda, args.N, args.M, **common)
-        print(json.dumps(train(cfg, train_images, held, args.output / cfg.name(),
-                               progress=not args.quiet)))
+        print(
+            json.dumps(
+                train(
+                    cfg,
+                    train_images,
+                    held,
+                    args.output / cfg.name(),
+                    progress=not args.quiet,
+                )
+            )
+        )
     elif args.command == "widths":
         results = {}
         for N, M in WIDTHS:
-            cfg = RunConfig(args.model, args.lmbda, N, M, steps=args.width_steps,
-                            batch_size=args.batch_size)
-            m = train(cfg, train_images, held, args.output / "widths" / cfg.name(),
-                      progress=not args.quiet)
+            cfg = RunConfig(
+                args.model,
+                args.lmbda,
+                N,
+                M,
+                steps=args.width_steps,
+                batch_size=args.batch_size,
+            )
+            m = train(
+                cfg,
+                train_images,
+                held,
+                args.output / "widths" / cfg.name(),
+                progress=not args.quiet,
+            )
             results[f"{N},{M}"] = m
             print(f"N={N} M={M}: held-out loss {m['heldout_loss']:.5f}")
         best = min(results, key=lambda k: results[k]["heldout_loss"])
         chosen = [int(v) for v in best.split(",")]
         path = args.output / args.model / "widths.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"lmbda": args.lmbda, "chosen": chosen,
-                                    "runs": results}, indent=1) + "\n")
+        path.write_text(
+            json.dumps(
+                {"lmbda": args.lmbda, "chosen": chosen, "runs": results}, indent=1
+            )
+            + "\n"
+        )
         print(f"chosen N={chosen[0]} M={chosen[1]} -> {path}")
     else:
         N, M = _widths_choice(args.output, args.model) or (64, 96)
         for lmbda in args.lambdas:
             cfg = RunConfig(args.model, lmbda, N, M, **common)
-            m = train(cfg, train_images, held, args.output / cfg.name(),
-                      progress=not args.quiet)
-            print(f"lambda={lmbda:g}: MSE {m['heldout_mse']:.5f}, "
-                  f"{m['heldout_bits']:.1f} bits/digit, flat {m['flat']:+.4f}")
+            m = train(
+                cfg,
+                train_images,
+                held,
+                args.output / cfg.name(),
+                progress=not args.quiet,
+            )
+            print(
+                f"lambda={lmbda:g}: MSE {m['heldout_mse']:.5f}, "
+                f"{m['heldout_bits']:.1f} bits/digit, flat {m['flat']:+.4f}"
+            )
 
 
 if __name__ == "__main__":

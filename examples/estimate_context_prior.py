@@ -132,9 +132,18 @@ def count_table_bits(
 
 
 def sweep_layer(
-    layer: int, codes: torch.Tensor, codebook: torch.Tensor, holdout: int, work: Path
+    layer: int,
+    codes: torch.Tensor,
+    codebook: torch.Tensor,
+    holdout: int,
+    work: Path,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
-    """Fits every candidate of ``layer``; held-out bits of each and of the baselines."""
+    """Fits every candidate of ``layer``; held-out bits of each and of the baselines.
+
+    ``epochs`` overrides the candidates' float epochs (quick checks); a
+    candidate has at most K / 2 groups.
+    """
     train, held = codes[:-holdout], codes[-holdout:]
     codes_per_map = held.shape[1] * held.shape[2]
     baselines = count_table_bits(train, held, codebook.shape[0])
@@ -142,7 +151,10 @@ def sweep_layer(
         name: {"bits_per_code": b, "bits_per_digit": b * codes_per_map}
         for name, b in baselines.items()
     }
-    for name, config in CANDIDATES[layer].items():
+    for name, config in CANDIDATES[min(layer, max(CANDIDATES))].items():
+        config = replace(config, groups=min(config.groups, codebook.shape[0] // 2))
+        if epochs is not None:
+            config = replace(config, epochs=epochs, batch_size=256)
         out = work / f"{layer}-{name}.pth"
         if out.is_file():
             result = load_torch_file(out)
@@ -226,19 +238,30 @@ def main() -> None:
     p.add_argument("--layers", type=int, nargs="*", default=None, help="default: all")
     p.add_argument("--table", type=Path, default=None, help="comparison (markdown)")
     p.add_argument("--output", type=Path, default=None, help="the context prior file")
+    p.add_argument(
+        "--num-images",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the first N training digits only (quick checks)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="float epochs of every candidate"
+    )
     args = p.parse_args()
 
     stack = zoo.hqa(pretrained=True, weights=args.weights).eval()
     args.work.mkdir(parents=True, exist_ok=True)
     tag = weights_fingerprint(stack).hex()[:8]
-    images = load_mnist(args.data_root, train=True).images
-    codes = layer_codes(stack, images, args.work / f"codes-{tag}.pt")
+    images = load_mnist(args.data_root, train=True).images[: args.num_images]
+    cache = args.work / f"codes-{tag}-{len(images)}.pt"
+    codes = layer_codes(stack, images, cache)
     layers = args.layers or list(range(stack.num_layers, 0, -1))
     results = {}
     for layer in layers:
         codebook = stack.layers[layer - 1].codebook.detach().cpu()
         results[layer] = sweep_layer(
-            layer, codes[layer], codebook, args.holdout, args.work / tag
+            layer, codes[layer], codebook, args.holdout, args.work / tag, args.epochs
         )
     if args.table is not None:
         command = (

@@ -19,6 +19,7 @@ from compressai_hqa.codec import (
     compress_images,
     decompress_images,
     read_codes,
+    weights_fingerprint,
 )
 from compressai_hqa.codec.cli import main
 from compressai_hqa.codec.context import (
@@ -191,3 +192,34 @@ def test_eval_model_reports_the_real_bytes_of_context_files(mnist_root: Path) ->
     psnr = {p: r["psnr-rgb"] for p, r in outputs.items()}
     assert psnr["uniform"] == psnr["learned"] == psnr["context"]  # the same codes
     assert outputs["context"]["bits"][0] < outputs["learned"]["bits"][0]
+
+
+def test_estimate_context_prior_fits_a_prior_for_any_weights(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    stack = HQA(tiny_config(num_layers=2))
+    weights = tmp_path / "tiny.pth"
+    torch.save(stack.state_dict(), weights)
+    script = Path(__file__).resolve().parents[1] / "examples/estimate_context_prior.py"
+    out, table = tmp_path / "prior.pth", tmp_path / "table.md"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--data-root", str(mnist_root), "--work",
+         str(tmp_path / "work"), "--weights", str(weights), "--num-images", "120",
+         "--holdout", "40", "--epochs", "1", "--layers", "2", "--table", str(table),
+         "--output", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| 2 | left + up |" in table.read_text()
+    prior = load_context_prior(out)
+    model = HQA.from_state_dict(torch.load(weights, weights_only=True), 2).eval()
+    assert prior.weights[2] == weights_fingerprint(model)
+    digits = load_mnist(mnist_root, train=False).images[:5].unbind(0)
+    data = compress_images(model, digits, "context", context_prior=out)
+    _, codes = read_codes(data, model, context_prior=prior)
+    with torch.no_grad():
+        assert torch.equal(torch.stack(codes), model.quantize(torch.stack(digits)))

@@ -199,7 +199,7 @@ class _Fit:
         if phase == 1 and not net.quantized:
             net.quantize()
         self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        total = max(1, epochs * self.steps)
+        total = max(40, epochs * self.steps)  # short fits: a truncated schedule
         self.schedule = (
             torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, lr, total_steps=total, pct_start=0.05
