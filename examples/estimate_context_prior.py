@@ -51,8 +51,8 @@ BASE = ContextFitConfig()
 #: layer -> candidate name -> configuration (compared on the held-out digits).
 CANDIDATES: dict[int, dict[str, ContextFitConfig]] = {
     1: {
-        "r2c2-w128": replace(BASE, rows=2, cols=2, epochs=2),
-        "r3c3-w128": replace(BASE, rows=3, cols=3, epochs=2),
+        "r2c2-w128": replace(BASE, rows=2, cols=2, epochs=3),
+        "r3c3-w128": replace(BASE, rows=3, cols=3, epochs=3),
     },
     2: {
         "r2c2-w128": replace(BASE, rows=2, cols=2),

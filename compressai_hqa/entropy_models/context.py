@@ -113,10 +113,12 @@ class Affine:
     def _float(self) -> tuple[Tensor, Tensor]:
         return self.weight.float(), self.bias.float()
 
-    def __call__(self, a: Tensor, rows: slice = slice(None)) -> Tensor:
+    def __call__(
+        self, a: Tensor, rows: slice = slice(None), out: Tensor | None = None
+    ) -> Tensor:
         """The integer-valued float32 output (of output ``rows``), before the shift."""
         weight, bias = self._float
-        return torch.addmm(bias[rows], a, weight[rows].t())
+        return torch.addmm(bias[rows], a, weight[rows].t(), out=out)
 
 
 def floor_frequency(n: int) -> int:
@@ -261,14 +263,15 @@ class ContextModel:
     def member_cdf(self, features: Tensor, group: Tensor) -> Tensor:
         """(N, M + 1) int64 16-bit CDFs of the member, given the group (N,)."""
         m = self.members
-        logits = features.new_empty(len(group), m)
-        order = torch.argsort(group, stable=True)
+        order = torch.argsort(group, stable=True)  # rows of one group together
+        ordered, out = features[order], features.new_empty(len(group), m)
         start = 0
         for g, n in enumerate(torch.bincount(group, minlength=self.groups).tolist()):
             if n:
-                rows = order[start : start + n]
-                logits[rows] = self.member_head(features[rows], slice(g * m, g * m + m))
+                rows = slice(start, start + n)
+                self.member_head(ordered[rows], slice(g * m, g * m + m), out[rows])
                 start += n
+        logits = torch.empty_like(out).index_copy_(0, order, out)
         return integer_cdf(logits.long(), self.logit_shift, self.exp_table)
 
     # ------------------------------------------------------------ identity

@@ -243,15 +243,18 @@ class ContextCoder:
     ) -> np.ndarray:
         model = self.model
         top, left, right = model.reach
-        canvas = torch.full(
-            (count, top + h, left + w + right), model.codebook_size, dtype=torch.int64
-        )
-        dy = torch.tensor([o[0] for o in model.offsets]) + top
-        dx = torch.tensor([o[1] for o in model.offsets]) + left
+        width = left + w + right
+        # one row of the block's images per cell of the padded map
+        canvas = torch.full(((top + h) * width, count), model.codebook_size)
+        link = torch.tensor([dy * width + dx for dy, dx in model.offsets])
+        index = list(range(count * (h + w)))  # more than a step's codes
         for step in self.steps(h, w):
             y, x = step // w, step % w
-            context = canvas[:, y[:, None] + dy, x[:, None] + dx]  # (count, k, S)
-            context = context.transpose(0, 1).reshape(-1, len(dy))
+            cells = (y + top) * width + x + left
+            context = canvas.index_select(0, (cells[:, None] + link).reshape(-1))
+            context = (
+                context.view(len(y), -1, count).transpose(1, 2).reshape(-1, len(link))
+            )
             position = model.positions(y, x).repeat_interleave(count)
             size = self.batch_size
             feats = torch.cat(
@@ -260,16 +263,19 @@ class ContextCoder:
                     for i in range(0, len(position), size)
                 ]
             )
-            index = list(range(len(position)))
-            group = _decode(decoder, encoder, model.group_cdf(feats), index)
+            n = len(position)
+            group = _decode(decoder, encoder, model.group_cdf(feats), index[:n])
             if int(group.max()) >= model.groups:
                 raise CorruptStreamError("corrupt bitstream: invalid group symbol")
-            member = _decode(decoder, encoder, model.member_cdf(feats, group), index)
+            member = _decode(
+                decoder, encoder, model.member_cdf(feats, group), index[:n]
+            )
             if int(member.max()) >= model.members:
                 raise CorruptStreamError("corrupt bitstream: invalid member symbol")
-            codes = model.codes[group * model.members + member].view(len(y), count)
-            canvas[:, y + top, x + left] = codes.t()
-        return canvas[:, top:, left : left + w].numpy()
+            codes = model.codes[group * model.members + member]
+            canvas.index_copy_(0, cells, codes.view(len(y), count))
+        maps = canvas.view(top + h, width, count)[top:, left : left + w]
+        return maps.permute(2, 0, 1).numpy()
 
 
 def _all_contexts(model: ContextModel, maps: Tensor) -> Tensor:

@@ -152,8 +152,9 @@ class ContextNet(nn.Module):
         return self.free + F.pad(through, (0, 0, 0, 1))
 
     # --------------------------------------------------------------- forward
-    def forward(self, context: Tensor, position: Tensor) -> tuple[Tensor, Tensor]:
-        """Group logits (N, G) and member logits (N, K, symbol order), in nats."""
+    def features(self, context: Tensor, position: Tensor) -> Tensor:
+        """Last hidden activations (N, H): real values in the float phase,
+        the integers of the exported model once quantised."""
         table = self.embedding_table()
         s, rows, h = table.shape
         slots = torch.arange(s, device=context.device).unsqueeze(0) * rows
@@ -162,26 +163,47 @@ class ContextNet(nn.Module):
             a = (z + self.position[position]).clamp(0, _TOP)
             for layer in self.hidden:
                 a = layer(a).clamp(0, _TOP)
-            return self.group_head(a), self.member_head(a)
+            return a
         scale = 2.0 ** (INPUT_SHIFT + STEP_BITS)
         table_q = _round(table * scale).reshape(-1, h)
         z = F.embedding_bag(context + slots, table_q, mode="sum")
         z = z + _round(self.position * scale)[position]
         a = _floor(z / 2**INPUT_SHIFT).clamp(0, ACTIVATION_MAX)
-        exps = self.exponents.tolist()
-        for layer, e in zip(self.hidden, exps, strict=False):
+        for layer, e in zip(self.hidden, self.exponents.tolist(), strict=False):
             a = _floor(_affine(layer, a, e) * 2.0**-e).clamp(0, ACTIVATION_MAX)
-        nats = 2.0 ** -(exps[-1] + STEP_BITS)
-        group = _affine(self.group_head, a, exps[-1]) * nats
-        return group, _affine(self.member_head, a, exps[-1]) * nats
+        return a
+
+    def _head(self, layer: nn.Linear) -> tuple[Tensor, Tensor, float]:
+        """Weight, bias and nats per unit of a head's logits."""
+        if not self.quantized:
+            return layer.weight, layer.bias, 1.0
+        e = int(self.exponents[-1])
+        return *_quantized_params(layer, e), 2.0 ** -(e + STEP_BITS)
+
+    def forward(self, context: Tensor, position: Tensor) -> tuple[Tensor, Tensor]:
+        """Group logits (N, G) and member logits (N, K, symbol order), in nats."""
+        a = self.features(context, position)
+        gw, gb, nats = self._head(self.group_head)
+        mw, mb, _ = self._head(self.member_head)
+        return F.linear(a, gw, gb) * nats, F.linear(a, mw, mb) * nats
 
     def loss(self, context: Tensor, position: Tensor, symbol: Tensor) -> Tensor:
         """Cross-entropy in nats per code (group + member) of symbols (N,)."""
-        group_logits, member_logits = self(context, position)
+        a = self.features(context, position)
         m = self.codebook_size // self.groups
         group = symbol // m
-        rows = member_logits.view(-1, self.groups, m)[torch.arange(len(group)), group]
-        return F.cross_entropy(group_logits, group) + F.cross_entropy(rows, symbol % m)
+        gw, gb, nats = self._head(self.group_head)
+        mw, mb, _ = self._head(self.member_head)
+        order = torch.argsort(group)  # the member logits of each group at once
+        counts = torch.bincount(group, minlength=self.groups).tolist()
+        parts = torch.split(a[order], counts)
+        member = torch.cat(
+            [F.linear(x, mw[g * m : g * m + m], mb[g * m : g * m + m])
+             for g, x in enumerate(parts)]
+        )  # fmt: skip
+        return F.cross_entropy(F.linear(a, gw, gb) * nats, group) + F.cross_entropy(
+            member * nats, (symbol % m)[order]
+        )
 
     # ---------------------------------------------------------------- export
     @torch.no_grad()
