@@ -61,6 +61,11 @@ _TOTAL = 1 << PRECISION
 _GUARD_CDF = [0, _TOTAL - 1, _TOTAL, _TOTAL]
 _PUSH = 1 << 16  # symbols per call of the encoder
 _ROUNDING_BITS = 1e-4  # per symbol, what rANS's integer state update can save
+# random odd multipliers of a hash of context rows (wrapping int64 arithmetic)
+_HASH = (
+    torch.randint(1 << 40, 1 << 62, (80,), generator=torch.Generator().manual_seed(0))
+    | 1
+)
 
 
 class ContextCoder:
@@ -247,7 +252,6 @@ class ContextCoder:
         # one row of the block's images per cell of the padded map
         canvas = torch.full(((top + h) * width, count), model.codebook_size)
         link = torch.tensor([dy * width + dx for dy, dx in model.offsets])
-        index = list(range(count * (h + w)))  # more than a step's codes
         for step in self.steps(h, w):
             y, x = step // w, step % w
             cells = (y + top) * width + x + left
@@ -256,20 +260,22 @@ class ContextCoder:
                 context.view(len(y), -1, count).transpose(1, 2).reshape(-1, len(link))
             )
             position = model.positions(y, x).repeat_interleave(count)
+            # equal contexts have equal CDFs: evaluate and convert each once
+            rep, inverse = _distinct(torch.cat([context, position[:, None]], 1))
             size = self.batch_size
             feats = torch.cat(
                 [
-                    model.features(context[i : i + size], position[i : i + size])
-                    for i in range(0, len(position), size)
+                    model.features(context[r], position[r])
+                    for r in torch.split(rep, size)
                 ]
             )
-            n = len(position)
-            group = _decode(decoder, encoder, model.group_cdf(feats), index[:n])
+            group = _decode(decoder, encoder, model.group_cdf(feats), inverse)
             if int(group.max()) >= model.groups:
                 raise CorruptStreamError("corrupt bitstream: invalid group symbol")
-            member = _decode(
-                decoder, encoder, model.member_cdf(feats, group), index[:n]
-            )
+            pair = inverse * model.groups + group
+            rep2, inverse2 = _distinct(pair[:, None])
+            cdf = model.member_cdf(feats[inverse[rep2]], group[rep2])
+            member = _decode(decoder, encoder, cdf, inverse2)
             if int(member.max()) >= model.members:
                 raise CorruptStreamError("corrupt bitstream: invalid member symbol")
             codes = model.codes[group * model.members + member]
@@ -302,19 +308,33 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _distinct(rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Indices of one of each distinct row of ``rows`` (N, D) int64, and the
+    distinct row of every row (N,): ``rows[rep][inverse]`` equals ``rows``."""
+    key = (rows * _HASH[: rows.shape[1]]).sum(1)
+    _, inverse = torch.unique(key, return_inverse=True)
+    rep = torch.empty(int(inverse.max()) + 1, dtype=torch.int64)
+    rep.scatter_(0, inverse, torch.arange(len(rows)))
+    if not torch.equal(rows[rep][inverse], rows):  # a collision of the hash
+        return torch.arange(len(rows)), torch.arange(len(rows))
+    return rep, inverse
+
+
 def _decode(
     decoder: ans.RansDecoder,
     encoder: ans.BufferedRansEncoder,
     cdf: Tensor,
-    index: list[int],
+    index: Tensor,
 ) -> Tensor:
-    """One symbol per CDF row, decoded and pushed to the re-encoder."""
+    """Symbol i under CDF row ``index[i]``, decoded and pushed to the re-encoder."""
     cdfs = F.pad(cdf, (0, 1), value=_TOTAL).numpy().tolist()  # escape of width 0
-    n = len(index)
-    decoded = decoder.decode_stream(index, cdfs, [cdf.shape[1] + 1] * n, [0] * n)
+    n = len(cdfs)
+    decoded = decoder.decode_stream(
+        index.tolist(), cdfs, [cdf.shape[1] + 1] * n, [0] * n
+    )
     symbols = torch.from_numpy(np.array(decoded, dtype=np.int64))
-    start = cdf.gather(1, symbols[:, None]).squeeze(1)
-    _push(encoder, start, cdf.gather(1, symbols[:, None] + 1).squeeze(1) - start)
+    start = cdf[index, symbols]
+    _push(encoder, start, cdf[index, symbols + 1] - start)
     return symbols
 
 
