@@ -239,8 +239,8 @@ def _compress(args: argparse.Namespace) -> None:
     check_output_file(args.output, args.force)
     sources = expand_sources(args.sources)
     model = _load_model(args.model, args.weights, args.layer, args.device)
+    context = args.context_prior
     try:
-        context = _context_prior(args.context_prior)
         payload_coder(model, args.prior, context)
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -282,8 +282,7 @@ def _decompress(args: argparse.Namespace) -> None:
         from_file=True,
         check_name=not args.force,
     )
-    context = _context_prior(args.context_prior)
-    header, codes = read_codes(data, model, args.force, context)  # all validated
+    header, codes = read_codes(data, model, args.force, args.context_prior)
     generator = torch.Generator().manual_seed(args.seed)
     images = decode_images(
         model, header, codes, args.decode, generator, args.batch_size, args.temperature
@@ -352,20 +351,6 @@ def _info(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def _context_prior(path: str | None) -> Any:
-    """The context prior file of ``--context-prior``, or None."""
-    from compressai_hqa.codec.context import load_context_prior
-
-    if path is None:
-        return None
-    try:
-        return load_context_prior(path)
-    except FileNotFoundError as err:
-        raise UsageError(f"--context-prior: {err}") from None
-    except (ValueError, RuntimeError) as err:
-        raise DataError(f"{path}: {err}") from None
-
-
 def _load_model(
     name: str | None,
     weights: str | None,
