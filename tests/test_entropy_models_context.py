@@ -18,7 +18,6 @@ from compressai_hqa.entropy_models.context import (
     integer_cdf,
     min_symbol_bits,
 )
-from compressai_hqa.entropy_models.context_coder import BLOCK
 from compressai_hqa.entropy_models.context_fit import (
     ContextFitConfig,
     causal_offsets,
@@ -111,12 +110,6 @@ def test_round_trip_any_batch_split_mixed_shapes(batch_size: int) -> None:
     coder = ContextCoder(model, batch_size=batch_size)
     assert coder.encode(codes, shapes) == stream
     assert np.array_equal(coder.decode(stream, shapes), codes)
-
-
-def test_blocks_are_runs_of_one_shape_of_at_most_block_maps() -> None:
-    shapes = [(2, 2)] * (BLOCK + 3) + [(1, 1)] + [(2, 2)]
-    blocks = list(ContextCoder.blocks(shapes))
-    assert blocks == [(0, BLOCK), (BLOCK, 3), (BLOCK + 3, 1), (BLOCK + 4, 1)]
 
 
 def test_corrupt_streams_are_refused() -> None:
@@ -212,18 +205,25 @@ def test_fit_learns_context_and_resumes_to_the_same_model(tmp_path) -> None:
         fit_context_model(train, held, other, codebook, ckpt, log=None)
 
 
-@pytest.mark.parametrize("shape", [(4, 4), (1, 9), (7, 1), (5, 3), (16, 16)])
-def test_steps_cover_each_code_once_after_all_its_neighbours(shape) -> None:
-    h, w = shape
+def test_the_schedule_decodes_each_code_once_after_all_its_neighbours() -> None:
     model = random_model()
-    when = torch.full((h, w), -1)
-    for t, step in enumerate(ContextCoder(model).steps(h, w)):
-        assert step.numel() > 0
-        assert bool((when.view(-1)[step] == -1).all())
-        when.view(-1)[step] = t
-    assert bool((when >= 0).all())
-    for y in range(h):
-        for x in range(w):
-            for dy, dx in model.offsets:
-                if 0 <= y + dy < h and 0 <= x + dx < w:
-                    assert when[y + dy, x + dx] < when[y, x]
+    shapes = [(4, 4), (1, 9), (7, 1), (5, 3), (16, 16), (4, 4)]
+    plan = ContextCoder(model).schedule(shapes)
+    total = sum(h * w for h, w in shapes)
+    assert sorted(plan.index.tolist()) == list(range(total))
+    assert sum(plan.steps) == total and len(plan.steps) == 16 + 3 * 15 - 0
+    step_of = {}
+    end = 0
+    for t, k in enumerate(plan.steps):
+        for i, y, x in zip(
+            *(a[end : end + k].tolist() for a in plan[1:4]), strict=True
+        ):
+            step_of[i, y, x] = t
+        end += k
+    for (i, y, x), t in step_of.items():
+        h, w = shapes[i]
+        for dy, dx in model.offsets:
+            if 0 <= y + dy < h and 0 <= x + dx < w:
+                assert step_of[i, y + dy, x + dx] < t
+    first = plan.steps[0]
+    assert plan.image[:first].tolist() == list(range(len(shapes)))  # file order

@@ -1,25 +1,25 @@
 """Code maps under a :class:`ContextModel`: one rANS stream for many images.
 
-Stream order. The maps are cut into *blocks*: runs of at most :data:`BLOCK`
-consecutive maps of one shape (h, w). A code at row y, column x of a map is
-decoded at *step* ``t = x + (c + 1) y``, where ``c`` is how far right the
-model's neighbourhood reaches in the rows above: every neighbour of a code
-belongs to an earlier step, so all codes of a step (a diagonal of the map, in
-all maps of the block) are decoded together. Block after block, step after
-step, the stream holds the group symbols of the step's codes (position by
-position in increasing y, each position in all the block's maps in order), then
-their member symbols in the same order; after the last block,
-:data:`GUARD_SYMBOLS` guard symbols (see
-:mod:`~compressai_hqa.entropy_models.categorical`). A 16 x 16 map with ``c = 2``
-takes 61 steps, not 256.
+Stream order. A code at row y, column x of its map is decoded at *step*
+``t = x + (c + 1) y``, where ``c`` is how far right the model's neighbourhood
+reaches in the rows above (0 if it does not): every neighbour of a code is in an
+earlier step, so all codes of a step, in every map of the file, are decoded
+together. Step after step, the stream holds the group symbols of the step's
+codes, ordered by row y and then by map (file order), then their member symbols
+in the same order; then :data:`GUARD_SYMBOLS` guard symbols (see
+:mod:`~compressai_hqa.entropy_models.categorical`). The decoder's work is one
+batch per step, as many steps as the largest map has (61 for 16 x 16 maps with
+``c = 2``, whatever the number and sizes of the images), and a constant cost per
+code.
 
 Each symbol is one CompressAI rANS symbol (16-bit precision) under the integer
 frequencies of :class:`ContextModel`: decoding hands
 ``compressai.ans.RansDecoder.decode_stream`` each symbol's CDF
 ``[0, c_1, ..., 65536, 65536]`` (an escape slot of zero width, so the decoder
-never enters bypass mode and reads at most one 32-bit word per symbol). rANS
-encodes a symbol from its interval alone (start ``c``, frequency ``f``: the
-encoder reads ``cdf[s]`` and ``cdf[s + 1]`` of its table and nothing else), so
+never enters bypass mode and reads at most one 32-bit word per symbol); codes of
+a step with equal neighbourhoods and positions share one CDF. rANS encodes a
+symbol from its interval alone (start ``c``, frequency ``f``: the encoder reads
+``cdf[s]`` and ``cdf[s + 1]`` of its table and nothing else), so
 ``BufferedRansEncoder`` is handed the intervals of up to 65,536 symbols as one
 table ``[c_0, c_0 + f_0, c_1, c_1 + f_1, ..., 65536, 65536]`` and symbols
 ``0, 2, 4, ...``: the same intervals, the same bytes, without a Python list per
@@ -31,7 +31,7 @@ symbol, so that a short stream cannot claim a huge number of codes), decodes
 from a copy padded with zero words (no read can leave it), checks the guards,
 and re-encodes what it decoded: the bytes must be exactly the stream (trailing,
 missing or altered bytes are refused). Every failure raises
-:class:`~compressai_hqa.CorruptStreamError`.
+:class:`~compressai_hqa.CorruptStreamError`. The model runs on the CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import math
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -53,19 +54,34 @@ from compressai_hqa.entropy_models.categorical import GUARD_SYMBOLS, PRECISION
 from compressai_hqa.entropy_models.context import ContextModel, min_symbol_bits
 from compressai_hqa.errors import CorruptStreamError
 
-__all__ = ["BLOCK", "ContextCoder"]
+__all__ = ["ContextCoder", "Schedule"]
 
-#: Maps of one shape coded together.
-BLOCK = 4096
 _TOTAL = 1 << PRECISION
 _GUARD_CDF = [0, _TOTAL - 1, _TOTAL, _TOTAL]
 _PUSH = 1 << 16  # symbols per call of the encoder
 _ROUNDING_BITS = 1e-4  # per symbol, what rANS's integer state update can save
 # random odd multipliers of a hash of context rows (wrapping int64 arithmetic)
-_HASH = (
-    torch.randint(1 << 40, 1 << 62, (80,), generator=torch.Generator().manual_seed(0))
-    | 1
+_HASH = torch.randint(
+    1 << 40, 1 << 62, (80,), generator=torch.Generator().manual_seed(0)
 )
+_HASH |= 1
+
+
+class Schedule(NamedTuple):
+    """Where every code of a file is, in stream order.
+
+    Attributes:
+        index: (n,) position of each code in the flat codes (map after map).
+        image: (n,) its map.
+        y, x: (n,) its row and column.
+        steps: codes per step (the step boundaries of the arrays above).
+    """
+
+    index: Tensor
+    image: Tensor
+    y: Tensor
+    x: Tensor
+    steps: list[int]
 
 
 class ContextCoder:
@@ -89,27 +105,20 @@ class ContextCoder:
         return self.model.codebook_size
 
     # ---------------------------------------------------------------- layout
-    @staticmethod
-    def blocks(shapes: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-        """(first map, number of maps) of every block of ``shapes``."""
-        start = 0
-        while start < len(shapes):
-            end = start + 1
-            while end < len(shapes) and end - start < BLOCK:
-                if shapes[end] != shapes[start]:
-                    break
-                end += 1
-            yield start, end - start
-            start = end
-
-    def steps(self, h: int, w: int) -> list[Tensor]:
-        """Raster indices of the codes of each step of an h x w map, by row."""
-        right = self.model.reach[2]
-        y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-        step = (x + (right + 1) * y).reshape(-1)
-        order = torch.argsort(step * h + y.reshape(-1))
-        parts = torch.split(order, torch.bincount(step).tolist())
-        return [p for p in parts if p.numel()]  # narrow maps skip some steps
+    def schedule(self, shapes: Sequence[tuple[int, int]]) -> Schedule:
+        """The stream order of the codes of maps of ``shapes`` (see the module doc)."""
+        size = torch.tensor(list(shapes), dtype=torch.int64).reshape(-1, 2)
+        count = size.prod(1)
+        image = torch.repeat_interleave(torch.arange(len(size)), count)
+        first = torch.cumsum(count, 0) - count
+        local = torch.arange(len(image)) - first[image]
+        width = size[image, 1]
+        y, x = local // width, local % width
+        step = x + (self.model.reach[2] + 1) * y
+        rows = int(size[:, 0].max()) if len(size) else 0
+        order = torch.argsort((step * rows + y) * len(size) + image)
+        steps = [n for n in torch.bincount(step).tolist() if n]
+        return Schedule(order, image[order], y[order], x[order], steps)
 
     @staticmethod
     def max_stream_length(codes: int) -> int:
@@ -131,67 +140,65 @@ class ContextCoder:
             ValueError: a code outside [0, K), or ``codes`` does not hold the
                 maps of ``shapes``.
         """
+        starts, freqs = self._intervals(codes, shapes)
+        order = self._stream_order(shapes)
         encoder = ans.BufferedRansEncoder()
         with _gc_paused():
-            for (starts, freqs), _ in self._blocks(codes, shapes):
-                _push(encoder, starts, freqs)
+            _push(encoder, starts.reshape(-1)[order], freqs.reshape(-1)[order])
             _push_guards(encoder)
             return encoder.flush()
 
     def bits(self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]) -> float:
         """Ideal rate in bits of the maps (the stream without its rANS framing)."""
-        return sum(
-            float((PRECISION - torch.log2(freqs.double())).sum())
-            for (_, freqs), _ in self._blocks(codes, shapes)
-        )
+        _, freqs = self._intervals(codes, shapes)
+        return float((PRECISION - torch.log2(freqs.double())).sum())
 
-    def _blocks(
+    def _stream_order(self, shapes: Sequence[tuple[int, int]]) -> Tensor:
+        """Indices into (2, n) symbol arrays (group, member) in stream order."""
+        plan = self.schedule(shapes)
+        n = len(plan.index)
+        ends = torch.tensor(plan.steps, dtype=torch.int64).cumsum(0)
+        parts = []
+        for end, k in zip(ends.tolist(), plan.steps, strict=True):
+            part = plan.index[end - k : end]
+            parts += [part, part + n]  # the step's groups, then its members
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+
+    def _intervals(
         self, codes: np.ndarray, shapes: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[tuple[Tensor, Tensor], int]]:
-        """(start, frequency) of every symbol of each block, in stream order."""
+    ) -> tuple[Tensor, Tensor]:
+        """(start, frequency) of the group and member symbol of every code, (2, n)."""
         flat = torch.as_tensor(np.asarray(codes, dtype=np.int64)).reshape(-1)
         if sum(h * w for h, w in shapes) != flat.numel():
             raise ValueError("the codes do not hold the maps of these shapes")
         if flat.numel() and (flat.min() < 0 or flat.max() >= self.codebook_size):
             raise ValueError(f"codes must be in [0, {self.codebook_size})")
-        offset = 0
-        for first, count in self.blocks(shapes):
-            h, w = shapes[first]
-            n = count * h * w
-            yield self._intervals(flat[offset : offset + n].view(count, h, w)), n
-            offset += n
-
-    def _intervals(self, maps: Tensor) -> tuple[Tensor, Tensor]:
-        count, h, w = maps.shape
         model = self.model
-        symbols = model.symbols[maps.reshape(count, h * w)]
-        group, member = symbols // model.members, symbols % model.members
-        starts = torch.empty(h * w, 2, count, dtype=torch.int64)
+        starts = torch.empty(2, flat.numel(), dtype=torch.int64)
         freqs = torch.empty_like(starts)
-        per = max(1, self.batch_size // (h * w))
-        y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-        position = model.positions(y.reshape(-1), x.reshape(-1))
-        for i in range(0, count, per):
-            j = min(i + per, count)
-            context = _all_contexts(model, maps[i:j])
-            feats = model.features(context, position.repeat(j - i))
-            g, m = group[i:j].reshape(-1), member[i:j].reshape(-1)
-            for stage, (cdf, s) in enumerate(
-                ((model.group_cdf(feats), g), (model.member_cdf(feats, g), m))
-            ):
-                start = cdf.gather(1, s[:, None]).squeeze(1)
-                freq = cdf.gather(1, s[:, None] + 1).squeeze(1) - start
-                starts[:, stage, i:j] = start.view(j - i, h * w).t()
-                freqs[:, stage, i:j] = freq.view(j - i, h * w).t()
-        images = torch.arange(count)
-        order = torch.cat(
-            [
-                (p.unsqueeze(1) * 2 * count + stage * count + images).reshape(-1)
-                for p in self.steps(h, w)
-                for stage in (0, 1)
-            ]
-        )
-        return starts.reshape(-1)[order], freqs.reshape(-1)[order]
+        offset = 0
+        for h, w, count in _runs(shapes):
+            y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            position = model.positions(y.reshape(-1), x.reshape(-1))
+            per = max(1, self.batch_size // (h * w))
+            for i in range(0, count, per):
+                n = min(per, count - i) * h * w
+                maps = flat[offset : offset + n].view(-1, h, w)
+                feats = model.features(
+                    _all_contexts(model, maps), position.repeat(len(maps))
+                )
+                symbols = model.symbols[maps.reshape(-1)]
+                group, member = symbols // model.members, symbols % model.members
+                stages = ((model.group_cdf(feats), group),
+                          (model.member_cdf(feats, group), member))  # fmt: skip
+                for stage, (cdf, s) in enumerate(stages):
+                    start = cdf.gather(1, s[:, None]).squeeze(1)
+                    starts[stage, offset : offset + n] = start
+                    freqs[stage, offset : offset + n] = (
+                        cdf.gather(1, s[:, None] + 1).squeeze(1) - start
+                    )
+                offset += n
+        return starts, freqs
 
     # -------------------------------------------------------------- decoding
     def decode(self, stream: bytes, shapes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -217,14 +224,8 @@ class ContextCoder:
         decoder = ans.RansDecoder()
         decoder.set_stream(stream + bytes(high + 8 - len(stream)))
         encoder = ans.BufferedRansEncoder()  # re-encodes what is decoded
-        out = np.empty(total, dtype=np.int64)
-        offset = 0
         with _gc_paused():
-            for first, count in self.blocks(shapes):
-                h, w = shapes[first]
-                maps = self._decode_block(decoder, encoder, count, h, w)
-                out[offset : offset + maps.size] = maps.reshape(-1)
-                offset += maps.size
+            out = self._decode_steps(decoder, encoder, shapes)
         guards = decoder.decode_stream(
             [0] * GUARD_SYMBOLS, [_GUARD_CDF], [len(_GUARD_CDF)], [0]
         )
@@ -236,52 +237,74 @@ class ContextCoder:
                 "corrupt bitstream: the bytes are not the encoding of the codes "
                 "they decode to (truncated, extended or altered)"
             )
-        return out
+        return out.numpy()
 
-    def _decode_block(
+    def _decode_steps(
         self,
         decoder: ans.RansDecoder,
         encoder: ans.BufferedRansEncoder,
-        count: int,
-        h: int,
-        w: int,
-    ) -> np.ndarray:
+        shapes: Sequence[tuple[int, int]],
+    ) -> Tensor:
         model = self.model
+        plan = self.schedule(shapes)
         top, left, right = model.reach
-        width = left + w + right
-        # one row of the block's images per cell of the padded map
-        canvas = torch.full(((top + h) * width, count), model.codebook_size)
-        link = torch.tensor([dy * width + dx for dy, dx in model.offsets])
-        for step in self.steps(h, w):
-            y, x = step // w, step % w
-            cells = (y + top) * width + x + left
-            context = canvas.index_select(0, (cells[:, None] + link).reshape(-1))
-            context = (
-                context.view(len(y), -1, count).transpose(1, 2).reshape(-1, len(link))
-            )
-            position = model.positions(y, x).repeat_interleave(count)
-            # equal contexts have equal CDFs: evaluate and convert each once
-            rep, inverse = _distinct(torch.cat([context, position[:, None]], 1))
-            size = self.batch_size
-            feats = torch.cat(
-                [
-                    model.features(context[r], position[r])
-                    for r in torch.split(rep, size)
-                ]
-            )
-            group = _decode(decoder, encoder, model.group_cdf(feats), inverse)
-            if int(group.max()) >= model.groups:
-                raise CorruptStreamError("corrupt bitstream: invalid group symbol")
-            pair = inverse * model.groups + group
-            rep2, inverse2 = _distinct(pair[:, None])
-            cdf = model.member_cdf(feats[inverse[rep2]], group[rep2])
-            member = _decode(decoder, encoder, cdf, inverse2)
-            if int(member.max()) >= model.members:
-                raise CorruptStreamError("corrupt bitstream: invalid member symbol")
-            codes = model.codes[group * model.members + member]
-            canvas.index_copy_(0, cells, codes.view(len(y), count))
-        maps = canvas.view(top + h, width, count)[top:, left : left + w]
-        return maps.permute(2, 0, 1).numpy()
+        size = torch.tensor(list(shapes), dtype=torch.int64).reshape(-1, 2)
+        width = left + size[:, 1] + right  # every map padded by its own border
+        cells = (top + size[:, 0]) * width
+        base = torch.cumsum(cells, 0) - cells
+        canvas = torch.full((int(cells.sum()),), model.codebook_size)
+        dy = torch.tensor([o[0] for o in model.offsets])
+        dx = torch.tensor([o[1] for o in model.offsets])
+        out = torch.empty(len(plan.index), dtype=torch.int64)
+        end = 0
+        for k in plan.steps:
+            image, y, x = (a[end : end + k] for a in (plan.image, plan.y, plan.x))
+            row = width[image]
+            cell = base[image] + (top + y) * row + left + x
+            context = canvas[cell[:, None] + dy * row[:, None] + dx]
+            codes = self._decode_step(decoder, encoder, context, model.positions(y, x))
+            canvas[cell] = codes
+            out[plan.index[end : end + k]] = codes
+            end += k
+        return out
+
+    def _decode_step(
+        self,
+        decoder: ans.RansDecoder,
+        encoder: ans.BufferedRansEncoder,
+        context: Tensor,
+        position: Tensor,
+    ) -> Tensor:
+        """The codes of one step, from their neighbours (k, S) and positions (k,)."""
+        model = self.model
+        # equal neighbourhoods have equal CDFs: evaluate and convert each once
+        rep, inverse = _distinct(torch.cat([context, position[:, None]], 1))
+        feats = torch.cat(
+            [
+                model.features(context[r], position[r])
+                for r in torch.split(rep, self.batch_size)
+            ]
+        )
+        group = _decode(decoder, encoder, model.group_cdf(feats), inverse)
+        if int(group.max()) >= model.groups:
+            raise CorruptStreamError("corrupt bitstream: invalid group symbol")
+        rep2, inverse2 = _distinct((inverse * model.groups + group)[:, None])
+        cdf = model.member_cdf(feats[inverse[rep2]], group[rep2])
+        member = _decode(decoder, encoder, cdf, inverse2)
+        if int(member.max()) >= model.members:
+            raise CorruptStreamError("corrupt bitstream: invalid member symbol")
+        return model.codes[group * model.members + member]
+
+
+def _runs(shapes: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """(h, w, number of maps) of every run of consecutive maps of one shape."""
+    start = 0
+    while start < len(shapes):
+        end = start + 1
+        while end < len(shapes) and shapes[end] == shapes[start]:
+            end += 1
+        yield int(shapes[start][0]), int(shapes[start][1]), end - start
+        start = end
 
 
 def _all_contexts(model: ContextModel, maps: Tensor) -> Tensor:
