@@ -22,7 +22,8 @@ row's worst-case partial sum (checked when the model is built) is below
 ``2^24``, so float32 accumulation is exact in any order: BLAS, thread count,
 batch composition and device cannot change a value. Logits become 16-bit
 frequencies with integer arithmetic and a stored table of ``exp``
-(:func:`integer_cdf`). Shifts are floor divisions by powers of two.
+(:func:`~compressai_hqa.entropy_models.context_cdf.integer_cdf`). Shifts are
+floor divisions by powers of two.
 
 The probabilities of a symbol are ``f / 65536`` with every ``f`` at least a
 floor (any code stays codable, and no symbol is nearly certain) and
@@ -33,7 +34,6 @@ floor (any code stays codable, and no symbol is nearly certain) and
 from __future__ import annotations
 
 import hashlib
-import math
 
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +43,14 @@ import torch
 import torch.nn.functional as F
 
 from torch import Tensor
+
+from compressai_hqa.entropy_models.context_cdf import (
+    EXP_ONE,
+    FLOOR_TOTAL,
+    floor_frequency,
+    integer_cdf,
+    min_symbol_bits,
+)
 
 __all__ = [
     "ACTIVATION_MAX",
@@ -57,15 +65,10 @@ __all__ = [
     "min_symbol_bits",
 ]
 
-PRECISION = 16
 ACTIVATION_MAX = 255
 WEIGHT_MAX = 127
 #: Integers below this are exact in float32, and so are their sums below it.
 EXACT_LIMIT = 1 << 24
-#: ``exp_table[0]``: the weight of the most likely symbol.
-EXP_ONE = 1 << 20
-#: The frequencies of n symbols reserve at least this much for their floors.
-FLOOR_TOTAL = 256
 _MAX_SHIFT = 30
 _FORMAT = "compressai_hqa context model/1"
 
@@ -119,45 +122,6 @@ class Affine:
         """The integer-valued float32 output (of output ``rows``), before the shift."""
         weight, bias = self._float
         return torch.addmm(bias[rows], a, weight[rows].t(), out=out)
-
-
-def floor_frequency(n: int) -> int:
-    """The least frequency of each of ``n`` symbols: ``max(1, 256 // n)``."""
-    return max(1, FLOOR_TOTAL // n)
-
-
-def min_symbol_bits(n: int) -> float:
-    """The least cost in bits of a symbol of ``n`` (:func:`integer_cdf`)."""
-    return PRECISION - math.log2((1 << PRECISION) - (n - 1) * floor_frequency(n))
-
-
-def integer_cdf(logits: Tensor, shift: int, exp_table: Tensor) -> Tensor:
-    """16-bit CDFs of integer logits: ``cdf[0] = 0``, ``cdf[n] = 2^16``.
-
-    ``d = min((max(l) - l) >> shift, len(exp_table) - 1)``, ``w = exp_table[d]``,
-    ``cdf[i] = i q + (2^16 - n q) (w_0 + ... + w_{i-1}) // sum(w)`` with the floor
-    ``q = max(1, 256 // n)`` (:func:`floor_frequency`): symbol ``i`` has frequency
-    ``cdf[i + 1] - cdf[i] >= q``, so no symbol is more likely than
-    ``1 - (n - 1) q / 2^16`` and every symbol costs at least
-    :func:`min_symbol_bits` (which bounds the codes a stream of a given length
-    can hold). Integer arithmetic only.
-
-    Args:
-        logits: (N, n) int64 logits.
-        shift: floor-division exponent of the logit differences.
-        exp_table: (T,) int64, ``exp_table[0] = 2^20``, non-increasing, >= 0.
-
-    Returns:
-        (N, n + 1) int64 CDFs.
-    """
-    n = logits.shape[1]
-    q = floor_frequency(n)
-    top = logits.amax(1, keepdim=True)
-    d = ((top - logits) >> shift).clamp_(max=exp_table.numel() - 1)
-    cumulative = F.pad(exp_table[d].cumsum_(1), (1, 0))
-    total = cumulative[:, -1:].clone()
-    spare = (1 << PRECISION) - n * q
-    return cumulative.mul_(spare).floor_divide_(total).add_(torch.arange(n + 1) * q)
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,22 +240,24 @@ class ContextModel:
 
     # ------------------------------------------------------------ identity
     def state(self) -> dict[str, Any]:
-        """Plain values and int64 tensors (``torch.save``, ``weights_only`` loads)."""
+        """Plain values and integer tensors (``torch.save``, ``weights_only``
+        loads), each stored in the narrowest integer type that holds it."""
+        c = _narrow
         return {
             "format": _FORMAT,
             "codebook_size": self.codebook_size,
             "groups": self.groups,
             "offsets": [list(o) for o in self.offsets],
             "grid": list(self.grid),
-            "symbols": self.symbols,
-            "embedding": self.embedding,
-            "position": self.position,
+            "symbols": c(self.symbols),
+            "embedding": c(self.embedding),
+            "position": c(self.position),
             "input_shift": self.input_shift,
-            "hidden": [[a.weight, a.bias, a.shift] for a in self.hidden],
-            "group_head": [self.group_head.weight, self.group_head.bias],
-            "member_head": [self.member_head.weight, self.member_head.bias],
+            "hidden": [[c(a.weight), c(a.bias), a.shift] for a in self.hidden],
+            "group_head": [c(self.group_head.weight), c(self.group_head.bias)],
+            "member_head": [c(self.member_head.weight), c(self.member_head.bias)],
             "logit_shift": self.logit_shift,
-            "exp_table": self.exp_table,
+            "exp_table": c(self.exp_table),
         }
 
     @classmethod
@@ -301,6 +267,7 @@ class ContextModel:
         Raises:
             ValueError: not the state of a valid context model.
         """
+        w = _widen
         try:
             if state["format"] != _FORMAT:
                 raise ValueError(f"unknown context model format {state['format']!r}")
@@ -309,15 +276,15 @@ class ContextModel:
                 groups=int(state["groups"]),
                 offsets=tuple((int(dy), int(dx)) for dy, dx in state["offsets"]),
                 grid=(int(state["grid"][0]), int(state["grid"][1])),
-                symbols=state["symbols"],
-                embedding=state["embedding"],
-                position=state["position"],
+                symbols=w(state["symbols"]),
+                embedding=w(state["embedding"]),
+                position=w(state["position"]),
                 input_shift=int(state["input_shift"]),
-                hidden=tuple(Affine(w, b, int(s)) for w, b, s in state["hidden"]),
-                group_head=Affine(*state["group_head"]),
-                member_head=Affine(*state["member_head"]),
+                hidden=tuple(Affine(w(a), w(b), int(s)) for a, b, s in state["hidden"]),
+                group_head=Affine(*map(w, state["group_head"])),
+                member_head=Affine(*map(w, state["member_head"])),
                 logit_shift=int(state["logit_shift"]),
-                exp_table=state["exp_table"],
+                exp_table=w(state["exp_table"]),
             )
         except (KeyError, TypeError, IndexError) as err:
             raise ValueError(f"not a context model state: {err!r}") from None
@@ -336,6 +303,23 @@ class ContextModel:
                     else:
                         h.update(repr(item).encode() + b"\0")
         return h.digest()
+
+
+_INTEGERS = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _narrow(t: Tensor) -> Tensor:
+    """``t`` (int64) in the narrowest integer type that holds its values."""
+    for dtype in _INTEGERS:
+        info = torch.iinfo(dtype)
+        if t.numel() == 0 or (info.min <= int(t.min()) and int(t.max()) <= info.max):
+            return t.to(dtype)
+    return t
+
+
+def _widen(t: Any) -> Any:
+    """Integer tensors as int64; anything else unchanged (then refused)."""
+    return t.long() if isinstance(t, Tensor) and t.dtype in _INTEGERS else t
 
 
 def _requantize(z: Tensor, shift: int) -> Tensor:
