@@ -175,7 +175,7 @@ def test_eval_model_reports_the_real_bytes_of_context_files(mnist_root: Path) ->
     from compressai_hqa.eval_model.__main__ import main as evaluate
 
     digits = load_mnist(mnist_root, train=False).images[:40]
-    model = zoo.hqa(layer=2, pretrained=True).eval()
+    model = zoo.hqa(layer=4, pretrained=True).eval()  # quality 2
     outputs = {}
     for prior in ("uniform", "learned", "context"):
         outputs[prior] = evaluate(
