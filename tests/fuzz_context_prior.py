@@ -50,12 +50,25 @@ def canonical(data: bytes, model: torch.nn.Module) -> bool:
     return pack(header, payload) == data
 
 
+def _describe(data: bytes) -> str:
+    """Layer, images and code maps of a file (what made a case slow)."""
+    try:
+        header, payload = unpack(data)
+    except CorruptStreamError:
+        return "refused by its header"
+    maps = sorted({header.latent_shape(s) for s in header.sizes})
+    return (
+        f"layer {header.layer}, {header.count} images, maps {maps[:3]}, "
+        f"{header.total_codes} codes, {len(payload)} payload bytes"
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--cases", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--slow", type=float, default=10.0, help="seconds: a hang")
+    p.add_argument("--slow", type=float, default=60.0, help="seconds: a hang")
     args = p.parse_args()
     digits = load_mnist(args.data_root, train=False).images[:6]
     mixed = [digits[0], digits[1][:, 3:23, 5:29], digits[2][:, :9, :7]]
@@ -69,7 +82,7 @@ def main() -> int:
             files.append((model, data, header_bytes))
     rng = random.Random(args.seed)
     counts = {"decoded": 0, "refused": 0, "crashes": 0, "not canonical": 0}
-    slowest, start = 0.0, time.perf_counter()
+    slowest, what, start = 0.0, "", time.perf_counter()
     for i in range(args.cases):
         model, base, header_bytes = files[i % len(files)]
         data = mutate(base, rng, header_bytes)
@@ -83,15 +96,16 @@ def main() -> int:
         except Exception:  # everything else is a failure of the decoder
             counts["crashes"] += 1
             traceback.print_exc()
-        slowest = max(slowest, time.perf_counter() - t)
+        if time.perf_counter() - t > slowest:
+            slowest, what = time.perf_counter() - t, _describe(data)
         if (i + 1) % 1000 == 0:
             print(f"{i + 1} cases: {counts}, slowest {slowest:.2f} s", flush=True)
     hangs = int(slowest > args.slow)
     elapsed = time.perf_counter() - start
     print(
         f"{args.cases} mutated context-prior files of {len(files)} originals in "
-        f"{elapsed:.0f} s: {counts}, slowest case {slowest:.2f} s "
-        f"({'a hang' if hangs else 'no hang'} at {args.slow} s)"
+        f"{elapsed:.0f} s: {counts}, slowest case {slowest:.2f} s ({what}; "
+        f"{'a hang' if hangs else 'no hang'} at {args.slow} s)"
     )
     return int(counts["crashes"] > 0 or counts["not canonical"] > 0 or hangs > 0)
 

@@ -59,6 +59,7 @@ __all__ = ["ContextCoder", "Schedule"]
 _TOTAL = 1 << PRECISION
 _GUARD_CDF = [0, _TOTAL - 1, _TOTAL, _TOTAL]
 _PUSH = 1 << 16  # symbols per call of the encoder
+_SMALL = 256  # fewer rows than this are not searched for equal ones
 _ROUNDING_BITS = 1e-4  # per symbol, what rANS's integer state update can save
 # random odd multipliers of a hash of context rows (wrapping int64 arithmetic)
 _HASH = torch.randint(
@@ -334,6 +335,8 @@ def _gc_paused() -> Iterator[None]:
 def _distinct(rows: Tensor) -> tuple[Tensor, Tensor]:
     """Indices of one of each distinct row of ``rows`` (N, D) int64, and the
     distinct row of every row (N,): ``rows[rep][inverse]`` equals ``rows``."""
+    if len(rows) < _SMALL:  # not worth it
+        return torch.arange(len(rows)), torch.arange(len(rows))
     key = (rows * _HASH[: rows.shape[1]]).sum(1)
     _, inverse = torch.unique(key, return_inverse=True)
     rep = torch.empty(int(inverse.max()) + 1, dtype=torch.int64)
@@ -357,13 +360,18 @@ def _decode(
     )
     symbols = torch.from_numpy(np.array(decoded, dtype=np.int64))
     start = cdf[index, symbols]
-    _push(encoder, start, cdf[index, symbols + 1] - start)
+    _push(encoder, start, cdf[index, symbols + 1] - start, check=False)
     return symbols
 
 
-def _push(encoder: ans.BufferedRansEncoder, starts: Tensor, freqs: Tensor) -> None:
-    """Symbols given by their intervals (start, frequency), in stream order."""
-    if bool((freqs < 1).any() | (starts < 0).any() | (starts + freqs > _TOTAL).any()):
+def _push(
+    encoder: ans.BufferedRansEncoder, starts: Tensor, freqs: Tensor, check: bool = True
+) -> None:
+    """Symbols given by their intervals (start, frequency), in stream order
+    (``check=False``: intervals of decoded symbols, valid by construction)."""
+    if check and bool(
+        (freqs < 1).any() | (starts < 0).any() | (starts + freqs > _TOTAL).any()
+    ):
         raise RuntimeError("invalid rANS interval")  # a bug, never bad data
     for i in range(0, starts.numel(), _PUSH):
         s, f = starts[i : i + _PUSH], freqs[i : i + _PUSH]
