@@ -214,7 +214,8 @@ class ContextModel:
         """
         table, positions, slots = self._tables
         z = F.embedding_bag(context + slots, table, mode="sum")
-        a = _requantize(z.add_(positions[position]), self.input_shift)
+        z.add_(positions.index_select(0, position))
+        a = _requantize(z, self.input_shift)
         for layer in self.hidden:
             a = _requantize(layer(a), layer.shift)
         return a
@@ -227,16 +228,19 @@ class ContextModel:
     def member_cdf(self, features: Tensor, group: Tensor) -> Tensor:
         """(N, M + 1) int64 16-bit CDFs of the member, given the group (N,)."""
         m = self.members
-        order = torch.argsort(group, stable=True)  # rows of one group together
-        ordered, out = features[order], features.new_empty(len(group), m)
-        start = 0
+        ordered = bool((group[1:] >= group[:-1]).all())
+        order = None if ordered else torch.argsort(group, stable=True)
+        if order is not None:  # rows of one group together
+            features = features.index_select(0, order)
+        out, start = features.new_empty(len(group), m), 0
         for g, n in enumerate(torch.bincount(group, minlength=self.groups).tolist()):
             if n:
                 rows = slice(start, start + n)
-                self.member_head(ordered[rows], slice(g * m, g * m + m), out[rows])
+                self.member_head(features[rows], slice(g * m, g * m + m), out[rows])
                 start += n
-        logits = torch.empty_like(out).index_copy_(0, order, out)
-        return integer_cdf(logits.long(), self.logit_shift, self.exp_table)
+        if order is not None:
+            out = torch.empty_like(out).index_copy_(0, order, out)
+        return integer_cdf(out.long(), self.logit_shift, self.exp_table)
 
     # ------------------------------------------------------------ identity
     def state(self) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def integer_cdf(logits: Tensor, shift: int, exp_table: Tensor) -> Tensor:
     q = floor_frequency(n)
     top = logits.amax(1, keepdim=True)
     d = ((top - logits) >> shift).clamp_(max=exp_table.numel() - 1)
-    cumulative = F.pad(exp_table[d].cumsum_(1), (1, 0))
+    cumulative = F.pad(exp_table.take(d).cumsum_(1), (1, 0))
     total = cumulative[:, -1:].clone()
     spare = (1 << PRECISION) - n * q
     return cumulative.mul_(spare).floor_divide_(total).add_(torch.arange(n + 1) * q)

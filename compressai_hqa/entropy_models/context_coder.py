@@ -94,7 +94,7 @@ class ContextCoder:
             the same bytes and codes.
     """
 
-    def __init__(self, model: ContextModel, batch_size: int = 1 << 16) -> None:
+    def __init__(self, model: ContextModel, batch_size: int = 4096) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
@@ -112,14 +112,15 @@ class ContextCoder:
         count = size.prod(1)
         image = torch.repeat_interleave(torch.arange(len(size)), count)
         first = torch.cumsum(count, 0) - count
-        local = torch.arange(len(image)) - first[image]
-        width = size[image, 1]
+        local = torch.arange(len(image)) - first.index_select(0, image)
+        width = size[:, 1].index_select(0, image)
         y, x = local // width, local % width
         step = x + (self.model.reach[2] + 1) * y
         rows = int(size[:, 0].max()) if len(size) else 0
         order = torch.argsort((step * rows + y) * len(size) + image)
         steps = [n for n in torch.bincount(step).tolist() if n]
-        return Schedule(order, image[order], y[order], x[order], steps)
+        image, y, x = (a.index_select(0, order) for a in (image, y, x))
+        return Schedule(order, image, y, x, steps)
 
     @staticmethod
     def max_stream_length(codes: int) -> int:
@@ -145,7 +146,11 @@ class ContextCoder:
         order = self._stream_order(shapes)
         encoder = ans.BufferedRansEncoder()
         with _gc_paused():
-            _push(encoder, starts.reshape(-1)[order], freqs.reshape(-1)[order])
+            _push(
+                encoder,
+                starts.view(-1).index_select(0, order),
+                freqs.view(-1).index_select(0, order),
+            )
             _push_guards(encoder)
             return encoder.flush()
 
@@ -188,7 +193,7 @@ class ContextCoder:
                 feats = model.features(
                     _all_contexts(model, maps), position.repeat(len(maps))
                 )
-                symbols = model.symbols[maps.reshape(-1)]
+                symbols = model.symbols.index_select(0, maps.reshape(-1))
                 group, member = symbols // model.members, symbols % model.members
                 stages = ((model.group_cdf(feats), group),
                           (model.member_cdf(feats, group), member))  # fmt: skip
@@ -260,12 +265,13 @@ class ContextCoder:
         end = 0
         for k in plan.steps:
             image, y, x = (a[end : end + k] for a in (plan.image, plan.y, plan.x))
-            row = width[image]
-            cell = base[image] + (top + y) * row + left + x
-            context = canvas[cell[:, None] + dy * row[:, None] + dx]
+            row = width.index_select(0, image)
+            cell = base.index_select(0, image).add_((top + y) * row + left + x)
+            where = cell[:, None] + dy * row[:, None] + dx
+            context = canvas.take(where)
             codes = self._decode_step(decoder, encoder, context, model.positions(y, x))
-            canvas[cell] = codes
-            out[plan.index[end : end + k]] = codes
+            canvas.index_copy_(0, cell, codes)
+            out.index_copy_(0, plan.index[end : end + k], codes)
             end += k
         return out
 
@@ -280,21 +286,34 @@ class ContextCoder:
         model = self.model
         # equal neighbourhoods have equal CDFs: evaluate and convert each once
         rep, inverse = _distinct(torch.cat([context, position[:, None]], 1))
-        feats = torch.cat(
-            [
-                model.features(context[r], position[r])
-                for r in torch.split(rep, self.batch_size)
-            ]
-        )
-        group = _decode(decoder, encoder, model.group_cdf(feats), inverse)
+        feats, cdfs = [], []
+        for r in torch.split(rep, self.batch_size):
+            feats.append(
+                model.features(context.index_select(0, r), position.index_select(0, r))
+            )
+            cdfs.append(model.group_cdf(feats[-1]))
+        group = _decode(decoder, encoder, torch.cat(cdfs), inverse)
         if int(group.max()) >= model.groups:
             raise CorruptStreamError("corrupt bitstream: invalid group symbol")
-        rep2, inverse2 = _distinct((inverse * model.groups + group)[:, None])
-        cdf = model.member_cdf(feats[inverse[rep2]], group[rep2])
+        # one member CDF per distinct (group, neighbourhood), in group order
+        rep2, inverse2 = _distinct_keys(group * len(rep) + inverse)
+        features = torch.cat(feats).index_select(0, inverse.index_select(0, rep2))
+        groups = group.index_select(0, rep2)
+        cdf = torch.cat(
+            [
+                model.member_cdf(features[r], groups[r])
+                for r in _slices(len(rep2), self.batch_size)
+            ]
+        )
         member = _decode(decoder, encoder, cdf, inverse2)
         if int(member.max()) >= model.members:
             raise CorruptStreamError("corrupt bitstream: invalid member symbol")
-        return model.codes[group * model.members + member]
+        return model.codes.index_select(0, group * model.members + member)
+
+
+def _slices(n: int, size: int) -> list[slice]:
+    """``slice``s of at most ``size`` covering ``range(n)``."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 def _runs(shapes: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
@@ -341,8 +360,17 @@ def _distinct(rows: Tensor) -> tuple[Tensor, Tensor]:
     _, inverse = torch.unique(key, return_inverse=True)
     rep = torch.empty(int(inverse.max()) + 1, dtype=torch.int64)
     rep.scatter_(0, inverse, torch.arange(len(rows)))
-    if not torch.equal(rows[rep][inverse], rows):  # a collision of the hash
+    same = rows.index_select(0, rep).index_select(0, inverse)
+    if not torch.equal(same, rows):  # a collision of the hash
         return torch.arange(len(rows)), torch.arange(len(rows))
+    return rep, inverse
+
+
+def _distinct_keys(key: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_distinct` of int64 keys (N,), the distinct keys in increasing order."""
+    _, inverse = torch.unique(key, return_inverse=True)
+    rep = torch.empty(int(inverse.max()) + 1 if len(key) else 0, dtype=torch.int64)
+    rep.scatter_(0, inverse, torch.arange(len(key)))
     return rep, inverse
 
 
@@ -359,8 +387,10 @@ def _decode(
         index.tolist(), cdfs, [cdf.shape[1] + 1] * n, [0] * n
     )
     symbols = torch.from_numpy(np.array(decoded, dtype=np.int64))
-    start = cdf[index, symbols]
-    _push(encoder, start, cdf[index, symbols + 1] - start, check=False)
+    flat = cdf.view(-1)
+    at = index * cdf.shape[1] + symbols
+    start = flat.index_select(0, at)
+    _push(encoder, start, flat.index_select(0, at + 1) - start, check=False)
     return symbols
 
 
