@@ -269,7 +269,7 @@ def test_bad_inputs_are_one_line_errors(
     truncated.write_bytes((tmp_path / "in" / "img0.png").read_bytes()[:100])
     (tmp_path / "ckpt.pth").write_bytes(weights[3].read_bytes()[:1000])
     future = bytearray(data)
-    future[4] = 2
+    future[4] = cli.fmt.VERSION + 1
     future[-4:] = struct.pack("<I", __import__("zlib").crc32(bytes(future[:-4])))
     (tmp_path / "future.hqa").write_bytes(bytes(future))
     data_cases = {
