@@ -6,8 +6,9 @@ Context-prior files of real MNIST digits at every layer of the shipped stack
 ``test_codec_fuzz.py`` (bit flips, truncation, extension, insertion, deletion,
 extreme header fields, random bytes; half of them with a repaired CRC) and
 decoded with ``decompress_images``. Each must decode to a canonical file (its
-codes re-encode to exactly its bytes) or raise ``CorruptStreamError``: anything
-else counts as a crash, a case slower than ``--slow`` seconds as a hang.
+codes re-encode to exactly its bytes), raise ``CorruptStreamError``, or raise
+``MemoryLimitError`` (a header claiming more codes than the default memory budget
+can decode; counted apart): anything else counts as a crash, a case slower than ``--slow`` seconds as a hang.
 
     OMP_NUM_THREADS=1 python tests/fuzz_context_prior.py --data-root ../shared/data \\
         --cases 10000
@@ -31,6 +32,7 @@ from test_codec_fuzz import mutate
 
 from compressai_hqa import CorruptStreamError, zoo
 from compressai_hqa.codec import (
+    MemoryLimitError,
     compress_images,
     decompress_images,
     payload_coder,
@@ -81,7 +83,8 @@ def main() -> int:
             header_bytes = len(data) - len(unpack(data)[1]) - 4
             files.append((model, data, header_bytes))
     rng = random.Random(args.seed)
-    counts = {"decoded": 0, "refused": 0, "crashes": 0, "not canonical": 0}
+    counts = {"decoded": 0, "refused": 0, "over budget": 0, "crashes": 0,
+              "not canonical": 0}  # fmt: skip
     slowest, what, start = 0.0, "", time.perf_counter()
     for i in range(args.cases):
         model, base, header_bytes = files[i % len(files)]
@@ -91,6 +94,8 @@ def main() -> int:
             decompress_images(data, model)
             counts["decoded"] += 1
             counts["not canonical"] += not canonical(data, model)
+        except MemoryLimitError:  # a ValueError, not a CorruptStreamError
+            counts["over budget"] += 1
         except CorruptStreamError:
             counts["refused"] += 1
         except Exception:  # everything else is a failure of the decoder
