@@ -58,6 +58,7 @@ from compressai_hqa.entropy_models.context_rans import (
     guard_cdf,
     push,
     push_guards,
+    single_thread,
 )
 from compressai_hqa.errors import CorruptStreamError
 
@@ -173,8 +174,9 @@ class ContextCoder:
             ValueError: a code outside [0, K), or ``codes`` does not hold the
                 maps of ``shapes``.
         """
-        starts, freqs = self._intervals(codes, shapes)
-        order = self._stream_order(shapes)
+        with single_thread():
+            starts, freqs = self._intervals(codes, shapes)
+            order = self._stream_order(shapes)
         encoder = ans.BufferedRansEncoder()
         with gc_paused():
             push(
@@ -261,7 +263,7 @@ class ContextCoder:
         decoder = ans.RansDecoder()
         decoder.set_stream(stream + bytes(high + 8 - len(stream)))
         encoder = ans.BufferedRansEncoder()  # re-encodes what is decoded
-        with gc_paused():
+        with gc_paused(), single_thread():
             out = self._decode_steps(decoder, encoder, shapes)
         guards = decoder.decode_stream(
             [0] * GUARD_SYMBOLS, [guard_cdf()], [len(guard_cdf())], [0]

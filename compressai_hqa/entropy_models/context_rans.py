@@ -30,6 +30,7 @@ __all__ = [
     "guard_cdf",
     "push",
     "push_guards",
+    "single_thread",
 ]
 
 _TOTAL = 1 << PRECISION
@@ -41,6 +42,23 @@ _HASH = torch.randint(
     1 << 40, 1 << 62, (80,), generator=torch.Generator().manual_seed(0)
 )
 _HASH |= 1
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One intra-op thread inside, the caller's thread count restored after.
+
+    The setting is process-wide (``torch.set_num_threads``): other threads
+    running PyTorch meanwhile get one thread too. The context coder runs many
+    small operations per step, which more threads slow down (waiting for each
+    other), badly so on a busy machine.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def guard_cdf() -> list[int]:
