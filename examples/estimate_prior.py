@@ -6,8 +6,10 @@ the counts to 16-bit frequencies (each code keeps a frequency >= 1, so every
 code stays codable) and stores them with the weights (``_extra_state`` of the
 state dict, see ``HQA.code_priors``). Then compresses the 10,000 test digits
 into one ``.hqa`` file per layer with each prior (the ``compressai-hqa`` code
-path), checks that both decode to the same codes, and prints bits and bytes per
-digit: the same reconstructions, fewer bits.
+path): uniform, learned and, when the weights have one (the shipped context
+prior, or ``--context-prior``; ``examples/estimate_context_prior.py`` fits
+one), context; checks that all decode to the same codes, and prints bits and
+bytes per digit: the same reconstructions, fewer bits.
 
     python examples/estimate_prior.py --data-root ../shared/data \\
         --json zoo/results/codec-mnist-test.json
@@ -28,7 +30,12 @@ from typing import Any
 import torch
 
 from compressai_hqa import zoo
-from compressai_hqa.codec import compress_images, estimate_code_priors, read_codes
+from compressai_hqa.codec import (
+    compress_images,
+    estimate_code_priors,
+    payload_coder,
+    read_codes,
+)
 from compressai_hqa.codec.batching import chunk_size, image_bytes, run_chunk
 from compressai_hqa.codec.format import unpack
 from compressai_hqa.datasets import load_mnist
@@ -37,10 +44,12 @@ from compressai_hqa.models import HQA
 
 
 @torch.no_grad()
-def measure(model: HQA, images: torch.Tensor, prior: str) -> dict[str, Any]:
+def measure(
+    model: HQA, images: torch.Tensor, prior: str, context: Any = None
+) -> dict[str, Any]:
     """File size and ideal bits of ``images`` at ``model``'s top layer."""
-    data = compress_images(model, images.unbind(0), prior)
-    _, codes = read_codes(data, model)  # validates and decodes the payload
+    data = compress_images(model, images.unbind(0), prior, context_prior=context)
+    header, codes = read_codes(data, model, context_prior=context)  # validated
     stacked = torch.stack(codes)
     # the codes as the codec computes them: fixed chunks on one thread
     chunk = chunk_size(image_bytes(model, *images.shape[-2:], "encode"))
@@ -54,12 +63,18 @@ def measure(model: HQA, images: torch.Tensor, prior: str) -> dict[str, Any]:
         raise RuntimeError(f"the {prior} file does not decode to the codes")
     n = len(images)
     _, payload = unpack(data)
+    coder, _ = payload_coder(model, prior, context)
+    if prior == "context":
+        shapes = [header.latent_shape(s) for s in header.sizes]
+        ideal = coder.bits(stacked.reshape(-1).numpy(), shapes)
+    else:
+        ideal = coder.bits(stacked)
     return {
         "file_bytes": len(data),
         "header_bytes": len(data) - len(payload),
         "bytes_per_digit": len(data) / n,
         "payload_bits_per_digit": 8 * len(payload) / n,
-        "ideal_bits_per_digit": model.coder(prior).bits(stacked) / n,
+        "ideal_bits_per_digit": ideal / n,
     }
 
 
@@ -78,6 +93,11 @@ def main() -> None:
         "--output", type=Path, default=None, help="write the weights with the prior"
     )
     p.add_argument("--json", type=Path, default=None, help="write the rates as JSON")
+    p.add_argument(
+        "--context-prior",
+        default=None,
+        help="context prior file of --weights (default: the shipped one, if any)",
+    )
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument(
         "--num-images",
@@ -101,28 +121,37 @@ def main() -> None:
     rows: dict[str, Any] = {}
     print(f"{len(test)} MNIST test digits, one .hqa file per layer and prior")
     print(
-        "layer  uniform: bytes/digit bits/digit   learned: bytes/digit "
-        "bits/digit ideal   saved bits/digit (%)"
+        "layer    prior  bytes/digit  payload bits/digit  ideal bits/digit  "
+        "bits/digit saved vs uniform (%)"
     )
     for layer in range(1, stack.num_layers + 1):
         model = stack.truncate(layer).eval()
-        uniform = measure(model, test, "uniform")
-        learned = measure(model, test, "learned")
-        saved = uniform["payload_bits_per_digit"] - learned["payload_bits_per_digit"]
-        rows[str(layer)] = {"uniform": uniform, "learned": learned, "saved": saved}
-        print(
-            f"{layer:>5}  {uniform['bytes_per_digit']:>19.2f} "
-            f"{uniform['payload_bits_per_digit']:>10.1f}   "
-            f"{learned['bytes_per_digit']:>19.2f} "
-            f"{learned['payload_bits_per_digit']:>10.1f} "
-            f"{learned['ideal_bits_per_digit']:>5.1f}   "
-            f"{saved:>10.1f} ({100 * saved / uniform['payload_bits_per_digit']:.1f} %)"
-        )
+        priors = ["uniform", "learned"]
+        try:
+            payload_coder(model, "context", args.context_prior)
+            priors.append("context")
+        except ValueError as err:
+            print(f"layer {layer}: no context prior ({err})")
+        row: dict[str, Any] = {
+            prior: measure(model, test, prior, args.context_prior) for prior in priors
+        }
+        base = row["uniform"]["payload_bits_per_digit"]
+        row["saved"] = {p: base - row[p]["payload_bits_per_digit"] for p in priors}
+        rows[str(layer)] = row
+        for prior in priors:
+            r, saved = row[prior], row["saved"][prior]
+            print(
+                f"{layer:>5} {prior:>8} {r['bytes_per_digit']:>12.2f} "
+                f"{r['payload_bits_per_digit']:>19.1f} "
+                f"{r['ideal_bits_per_digit']:>17.1f}  "
+                f"{saved:>10.1f} ({100 * saved / base:.1f} %)"
+            )
     if args.json is not None:
         result = {
             "weights": args.weights or "shipped",
             "num_images": len(test),
             "prior": "stored" if args.keep_prior else "estimated on the training split",
+            "context_prior": args.context_prior or "shipped",
             "log2_codebook": [math.log2(c.codebook_size) for c in stack.config.layers],
             "layers": rows,
         }

@@ -36,7 +36,12 @@ import torch
 
 from mnist_subset import load_subset, write_idx_root
 
+from compressai_hqa import HQA
+from compressai_hqa.codec import weights_fingerprint
+from compressai_hqa.codec.context import ContextPrior
 from compressai_hqa.configs import MNIST, HQAConfig, LayerConfig
+from compressai_hqa.entropy_models.context_fit import causal_offsets
+from compressai_hqa.entropy_models.context_net import ContextNet
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "COMPRESSAI_HQA_DATA"
@@ -267,6 +272,20 @@ def tiny_config(
             )
             for _ in range(num_layers)
         ),
+    )
+
+
+def tiny_context_prior(model: HQA, seed: int = 0, groups: int = 4) -> ContextPrior:
+    """A valid context prior of ``model``'s top layer: an untrained, exported net."""
+    torch.manual_seed(seed)
+    k, layer = model.codebook_size, model.num_layers
+    h, w = model.latent_shape(32, 32)
+    offsets = causal_offsets(2, 2, h, w)
+    net = ContextNet(k, torch.randperm(k), groups, offsets, (h, w), 16, 1)
+    net.quantize()
+    name = f"hqa-{model.config.name}"
+    return ContextPrior(
+        name, {layer: net.export()}, {layer: weights_fingerprint(model)}
     )
 
 

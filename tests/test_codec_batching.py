@@ -180,3 +180,27 @@ def test_stochastic_decodes_are_a_function_of_the_file_and_the_decoding(
     torch.set_num_threads(2)
     assert torch.equal(decoded(decoding), reference)
     assert not torch.equal(decoded(decoding.replace(seed=8)), reference)
+
+
+def test_context_prior_codes_and_pixels_do_not_depend_on_the_batch(
+    mnist_root: Path, threads
+) -> None:
+    """Every layer: a context-prior file of 256 digits and files of 1 and 7 of them
+    (1 and 2 threads) hold the codes of the uniform prior's file and decode to the
+    same 8-bit images: the entropy coding is per file, its probabilities integers."""
+    stack = zoo.hqa(pretrained=True)
+    digits = list(load_mnist(mnist_root, train=False).images[:256].unbind(0))
+    for layer in range(1, 6):
+        model = stack.truncate(layer).eval()
+        torch.set_num_threads(1)
+        _, uniform = read_codes(compress_images(model, digits), model)
+        data = compress_images(model, digits, "context")
+        torch.set_num_threads(2)
+        _, codes = read_codes(data, model)
+        assert all(torch.equal(a, b) for a, b in zip(codes, uniform, strict=True))
+        reference = _decoded(model, compress_images(model, digits))
+        for start, count in ((0, 1), (255, 1), (3, 7)):
+            part = compress_images(model, digits[start : start + count], "context")
+            assert torch.equal(
+                _decoded(model, part), reference[start : start + count]
+            ), (layer, start, count)

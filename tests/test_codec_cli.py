@@ -21,6 +21,7 @@ from PIL import Image
 
 from compressai_hqa import HQA, Decoding
 from compressai_hqa.codec import cli, commands
+from compressai_hqa.codec import format as fmt
 from compressai_hqa.codec.api import read_codes
 from compressai_hqa.codec.batching import chunk_size, image_bytes, run_chunk
 from compressai_hqa.codec.commands import to_uint8
@@ -269,7 +270,7 @@ def test_bad_inputs_are_one_line_errors(
     truncated.write_bytes((tmp_path / "in" / "img0.png").read_bytes()[:100])
     (tmp_path / "ckpt.pth").write_bytes(weights[3].read_bytes()[:1000])
     future = bytearray(data)
-    future[4] = 2
+    future[4] = fmt.VERSION + 1
     future[-4:] = struct.pack("<I", __import__("zlib").crc32(bytes(future[:-4])))
     (tmp_path / "future.hqa").write_bytes(bytes(future))
     data_cases = {

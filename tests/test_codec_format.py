@@ -75,7 +75,7 @@ def test_structural_errors_are_found_before_the_payload() -> None:
         unpack(data + b"\0")
     with pytest.raises(CorruptStreamError, match="payload"):
         unpack(recrc(data[:-5] + data[-4:]))  # one payload byte less, CRC fixed
-    future = recrc(data[:4] + bytes([2]) + data[5:])
+    future = recrc(data[:4] + bytes([fmt.VERSION + 1]) + data[5:])
     with pytest.raises(CorruptStreamError, match=r"newer.*upgrade"):
         unpack(future)
     with pytest.raises(CorruptStreamError):

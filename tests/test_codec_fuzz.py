@@ -1,9 +1,9 @@
 """Fuzzing: mutated, truncated and extended .hqa files and bitstreams.
 
 A seeded mutation loop (no extra dependency) feeds more than 10,000 damaged
-inputs to ``decompress_images`` (files) and ``HQA.decompress`` (per-image
-streams). Each must decode to something that re-encodes to exactly the input,
-or raise ``CorruptStreamError``; nothing else, in bounded time and memory.
+inputs to ``decompress_images`` (files of the uniform, learned and context
+priors) and ``HQA.decompress`` (per-image streams). Each must decode to
+something that re-encodes to exactly the input, or raise ``CorruptStreamError``; nothing else, in bounded time and memory.
 Header fields changed with the CRC recomputed (``header_fuzz.py``) reach the
 checks behind the CRC; streams must not be read further than their header
 promises; files claiming huge images are refused before allocating.
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import tiny_config, tiny_context_prior
 from header_fuzz import fields as header_fields
 from header_fuzz import run as run_header_fuzz
 from PIL import Image
@@ -37,10 +37,12 @@ from compressai_hqa import HQA, CorruptStreamError, zoo
 from compressai_hqa.codec import (
     compress_images,
     decompress_images,
+    payload_coder,
     read_codes,
     read_file,
     weights_fingerprint,
 )
+from compressai_hqa.codec.context import ContextPrior
 from compressai_hqa.codec.format import Header, ImageSize, encode_payload, pack
 from compressai_hqa.entropy_models import quantize_frequencies
 
@@ -93,18 +95,28 @@ def _model() -> HQA:
     return stack.truncate(2).eval()
 
 
-def _files(model: HQA) -> list[tuple[bytes, int]]:
-    """(file, header length) for a uniform and a learned file, shared and mixed sizes."""
+def _canonical(data: bytes, model: HQA, context: ContextPrior) -> tuple[Header, bytes]:
+    """The header of a decodable file and the payload its codes encode to."""
+    header, codes = read_codes(data, model, context_prior=context)
+    coder, _ = payload_coder(model, header.prior, context)
+    shapes = [header.latent_shape(s) for s in header.sizes]
+    flat = torch.cat([c.flatten() for c in codes]).numpy()
+    return header, encode_payload(flat, header.prior, 16, coder, shapes)
+
+
+def _files(model: HQA, context: ContextPrior) -> list[tuple[bytes, int]]:
+    """(file, header length) for a uniform, a learned and a context file, shared
+    and mixed sizes (small images for the context prior, decoded code by code)."""
     g = torch.Generator().manual_seed(1)
     same = [torch.rand(1, 32, 32, generator=g) for _ in range(3)]
+    small = [torch.rand(1, 8, 12, generator=g) for _ in range(3)]
     mixed = [torch.rand(1, h, w, generator=g) for h, w in ((9, 7), (4, 4), (9, 7))]
     files = []
     for images in (same, mixed):
-        for prior in ("uniform", "learned"):
-            data = compress_images(model, images, prior)
-            _, codes = read_codes(data, model)
-            payload = encode_payload(torch.cat([c.flatten() for c in codes]).numpy(),
-                                     prior, 16, model.coder(prior))  # fmt: skip
+        for prior in ("uniform", "learned", "context"):
+            some = small if prior == "context" and images is same else images
+            data = compress_images(model, some, prior, context_prior=context)
+            payload = _canonical(data, model, context)[1]
             files.append((data, len(data) - len(payload) - 4))
     return files
 
@@ -113,24 +125,23 @@ def fuzz() -> dict:
     """The fuzzing loop in this process: what it found, its time (s) and this
     process's peak memory (KiB) before and after it."""
     model = _model()
+    context = tiny_context_prior(model)
     rng = random.Random(0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    files = _files(model)
+    files = _files(model, context)
     outcomes = {"decoded": 0, "refused": 0}
     for i in range(FILE_CASES):
         base, header_bytes = files[i % len(files)]
         data = mutate(base, rng, header_bytes)
         try:
-            images = decompress_images(data, model)
+            images = decompress_images(data, model, context_prior=context)
         except CorruptStreamError:
             outcomes["refused"] += 1
             continue
         outcomes["decoded"] += 1
-        header, codes = read_codes(data, model)
+        header, payload = _canonical(data, model, context)
         assert len(images) == header.count
-        payload = encode_payload(torch.cat([c.flatten() for c in codes]).numpy(),
-                                 header.prior, 16, model.coder(header.prior))  # fmt: skip
         assert pack(header, payload) == data  # decoded means canonical
     assert outcomes["refused"] > 0.5 * FILE_CASES and outcomes["decoded"] > 0
 

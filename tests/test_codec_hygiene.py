@@ -26,9 +26,9 @@ import compressai_hqa
 from compressai_hqa import HQA, zoo
 from compressai_hqa.codec import cli, unpack
 from compressai_hqa.codec.batching import DEFAULT_MAX_MEMORY
+from compressai_hqa.codec.format import PRIOR_IDS
 from compressai_hqa.datasets import COLOR_MODES
 from compressai_hqa.decoding import DECODE_MODES
-from compressai_hqa.models import PRIORS
 
 LAUNCHER = ROOT / "_compressai_hqa_cli.py"
 # No PYTHONWARNINGS: warnings must not appear by themselves.
@@ -93,7 +93,7 @@ def test_help_version_and_usage_errors_import_neither_torch_nor_compressai() -> 
 
 
 def test_the_parser_lists_the_package_choices() -> None:
-    assert cli.PRIOR_CHOICES == PRIORS
+    assert cli.PRIOR_CHOICES == tuple(PRIOR_IDS)
     assert cli.DECODE_CHOICES == DECODE_MODES
     assert cli.COLOR_MODES == COLOR_MODES
     args = cli.build_parser().parse_args(["decompress", "x", "-o", "d"])

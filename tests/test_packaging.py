@@ -52,6 +52,9 @@ x = sample_digits().images[:1]
 with torch.no_grad():
     out = model.compress(x)
     x_hat = model.decompress(out["strings"], out["shape"])["x_hat"]
+from compressai_hqa.codec import compress_images, read_codes
+data = compress_images(model, list(x), "context")  # the shipped context prior
+assert torch.equal(torch.stack(read_codes(data, model)[1]), model.quantize(x))
 print(len(out["strings"][0][0]) * 8, model.bits(32, 32), tuple(x_hat.shape))
 """
 

@@ -134,7 +134,8 @@ def test_estimate_prior_stores_a_prior_that_saves_bits(
     for layer in ("1", "2"):
         row = result["layers"][layer]
         assert row["uniform"]["payload_bits_per_digit"] == {"1": 1024, "2": 256}[layer]
-        assert row["saved"] >= 0  # a random stack uses its codes unevenly
+        assert row["saved"]["learned"] >= 0  # a random stack uses its codes unevenly
+        assert "context" not in row  # no context prior for these weights
 
 
 def _targets(*args: str) -> list[list[str]]:

@@ -1,24 +1,26 @@
 """Images to ``.hqa`` files and back with an HQA model (what the CLI runs).
 
 ``compress_images`` quantises images with the model (argmin codes of its top
-layer) and writes one file; ``read_codes`` validates a file against the model
-and returns the codes; ``decode_images`` turns them back into images with the
-model's decoder. Both run the network as :mod:`compressai_hqa.codec.batching`
-says: images of one size in fixed chunks on one thread, so that an image's codes
-and pixels do not depend on the other images, and within a memory budget
-decided before anything is allocated (``max_memory``). The decoded image of
-``x`` is ``model.decode(model.quantize(c), decoding)[0]`` for ``c`` the chunk of
-``x`` and copies of it (one thread; see ``run_chunk``).
+layer) and writes one file under the uniform, learned or context prior
+(:func:`~compressai_hqa.codec.context.payload_coder`); ``read_codes``
+validates a file against the model and returns the codes; ``decode_images``
+turns them back into images with the model's decoder. Both run the network as
+:mod:`compressai_hqa.codec.batching` says: images of one size in fixed chunks on
+one thread, so that an image's codes and pixels do not depend on the other
+images, and within a memory budget decided before anything is allocated
+(``max_memory``). The decoded image of ``x`` is ``model.decode(model.quantize(c),
+decoding)[0]`` for ``c`` the chunk of ``x`` and copies of it (one thread; see
+``run_chunk``). The context prior's entropy coding is per file (all maps
+position by position, :class:`~compressai_hqa.entropy_models.ContextCoder`),
+its probabilities integers: its codes do not depend on the chunks either.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
-
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,11 +33,13 @@ from compressai_hqa.codec.batching import (
     ChunkSizes,
     MemoryLimitError,
     check_budget,
+    format_bytes,
     run_chunk,
     runs,
 )
+from compressai_hqa.codec.context import ContextPrior, context_model, payload_coder
+from compressai_hqa.codec.fingerprint import model_name, weights_fingerprint
 from compressai_hqa.codec.format import (
-    FINGERPRINT_BYTES,
     MAX_CODES,
     Header,
     ImageSize,
@@ -46,8 +50,10 @@ from compressai_hqa.codec.format import (
     unpack,
 )
 from compressai_hqa.decoding import Decoding
+from compressai_hqa.entropy_models import ContextCoder
 from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models import HQA
+from compressai_hqa.models.memory import OVERHEAD
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
@@ -57,16 +63,17 @@ __all__ = [
     "check_model",
     "check_pixels",
     "compress_images",
+    "context_model",
     "count_codes",
     "decode_images",
     "decompress_images",
     "estimate_code_priors",
     "model_name",
+    "payload_coder",
     "read_codes",
     "weights_fingerprint",
 ]
 
-_FINGERPRINT_TAG = b"compressai_hqa.codec weights/1\0"
 # Bytes held per code and per image while a file's codes are decoded: int64
 # indices, a Python int in the learned prior's list, a tensor view per image.
 _INDEX_BYTES, _LIST_ITEM_BYTES, _VIEW_BYTES = 8, 40, 512
@@ -78,41 +85,6 @@ class WeightsMismatchError(CorruptStreamError):
     A :class:`~compressai_hqa.CorruptStreamError`: from the decoder's side, a
     file that does not fit the model cannot be decoded either.
     """
-
-
-def model_name(model: HQA) -> str:
-    """The name stored in files: ``hqa-<config name>``, e.g. ``hqa-mnist``."""
-    return f"hqa-{model.config.name}"
-
-
-def weights_fingerprint(model: HQA, prior: str = "uniform") -> bytes:
-    """16 bytes identifying what decoding a file depends on.
-
-    The first 16 bytes of the SHA-256 of: the image channels and the
-    architecture of the model's layers (JSON, sorted keys), every tensor of its
-    state dict in key order (name, dtype, shape, raw little-endian bytes; the
-    truncated model's layers only), the prior's name and, for the learned prior,
-    its 16-bit frequency table.
-    """
-    digest = hashlib.sha256(_FINGERPRINT_TAG)
-    config = model.config
-    architecture = {
-        "in_channels": config.in_channels,
-        "layers": [c.architecture() for c in config.layers[: model.num_layers]],
-    }
-    digest.update(json.dumps(architecture, sort_keys=True).encode())
-    for key, value in sorted(model.state_dict().items()):
-        if not isinstance(value, Tensor):
-            continue  # _extra_state: the config, hashed above
-        tensor = value.detach().to("cpu").contiguous().reshape(-1)
-        meta = f"{key}\0{tensor.dtype}\0{tuple(value.shape)}\0"
-        digest.update(meta.encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes())
-    digest.update(prior.encode() + b"\0")
-    if prior == "learned":
-        freqs = model.coder("learned").frequencies
-        digest.update(struct.pack(f"<{len(freqs)}I", *freqs))
-    return digest.digest()[:FINGERPRINT_BYTES]
 
 
 def _image_size(image: Tensor) -> ImageSize:
@@ -155,6 +127,7 @@ def compress_images(
     prior: str = "uniform",
     progress: Any = None,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> bytes:
     """One ``.hqa`` file holding the top-layer codes of ``images``.
 
@@ -165,18 +138,24 @@ def compress_images(
     Args:
         model: the HQA stack, truncated at the layer to store.
         images: (C, H, W) float tensors in [0, 1] with the model's channels.
-        prior: ``"uniform"`` (bit-packed, the paper's rate) or ``"learned"``.
+        prior: ``"uniform"`` (bit-packed, the paper's rate), ``"learned"`` or
+            ``"context"``.
         progress: a tqdm-like bar to ``update(n)``, or None.
         max_memory: refuse an image size whose chunk would need more bytes
-            than this (estimated before encoding; None: no limit).
+            than this, or (context prior) more codes than the context coder can
+            code in this many bytes (estimated before encoding; None: no limit).
+        context_prior: the context prior (see :func:`context_model`).
+
+    Returns:
+        The file's bytes.
 
     Raises:
         ValueError: bad images (wrong shape or channels, values outside [0, 1],
-            NaN or infinite values, too large) or no learned prior in the model.
+            NaN or infinite values, too large) or no such prior for the model.
         MemoryLimitError: an image needs more than ``max_memory`` (a ValueError).
         TypeError: images that are not floating point.
     """
-    coder = model.coder(prior)
+    coder, fingerprint = payload_coder(model, prior, context_prior)
     device = model.device
     chunks = ChunkSizes(model, "encode")
     sizes: list[ImageSize] = []
@@ -198,6 +177,8 @@ def compress_images(
         total += flat.size
         if total > MAX_CODES:
             raise ValueError(f"too many codes for one file (at most {MAX_CODES})")
+        if isinstance(coder, ContextCoder):
+            _check_entropy_memory(coder.encode_bytes(total), "encoding", max_memory)
         sizes.extend([size] * len(batch))
         codes.append(flat.reshape(-1).astype(np.uint16))  # K <= 2^15
         if progress is not None:
@@ -206,22 +187,44 @@ def compress_images(
         raise ValueError("no images to compress")
     header = Header(
         model=model_name(model),
-        fingerprint=weights_fingerprint(model, prior),
+        fingerprint=fingerprint,
         layer=model.num_layers,
         prior=prior,
         codebook_size=coder.codebook_size,
         factor=model.downsampling,
         sizes=tuple(sizes),
     )
-    payload = encode_payload(np.concatenate(codes), prior, coder.codebook_size, coder)
+    shapes = [header.latent_shape(s) for s in header.sizes]
+    payload = encode_payload(
+        np.concatenate(codes), prior, coder.codebook_size, coder, shapes
+    )
     return pack(header, payload)
 
 
-def check_model(header: Header, model: HQA, force: bool = False) -> None:
+def _check_entropy_memory(need: int, what: str, max_memory: int | None) -> None:
+    """Raises MemoryLimitError if entropy coding needs more than ``max_memory``."""
+    need += OVERHEAD
+    if max_memory is not None and need > max_memory:
+        raise MemoryLimitError(
+            f"{what} these codes with the context prior needs about "
+            f"{format_bytes(need)}, more than the {format_bytes(max_memory)} "
+            "allowed; raise the limit with --max-memory (API: max_memory)"
+        )
+
+
+def _context_decode_bytes(coder: ContextCoder, header: Header) -> int:
+    shapes = Counter(header.latent_shape(s) for s in header.sizes)
+    return coder.decode_bytes(shapes)
+
+
+def check_model(
+    header: Header, model: HQA, force: bool = False, fingerprint: bytes | None = None
+) -> None:
     """Raises WeightsMismatchError unless ``model`` can decode the file.
 
     The layer, codebook size, downsampling factor and channels must always
-    match; the weights fingerprint must match unless ``force``.
+    match; the weights fingerprint (default: ``weights_fingerprint(model,
+    header.prior)``) must match unless ``force``.
     """
     config = model.config
     expected = {
@@ -243,7 +246,7 @@ def check_model(header: Header, model: HQA, force: bool = False) -> None:
         )
     if not force:
         try:
-            actual = weights_fingerprint(model, header.prior)
+            actual = fingerprint or weights_fingerprint(model, header.prior)
         except ValueError as err:  # no learned prior in these weights
             raise WeightsMismatchError(str(err)) from None
         if actual != header.fingerprint:
@@ -256,23 +259,34 @@ def check_model(header: Header, model: HQA, force: bool = False) -> None:
 
 
 def read_codes(
-    data: bytes, model: HQA, force: bool = False
+    data: bytes,
+    model: HQA,
+    force: bool = False,
+    context_prior: ContextPrior | str | Path | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> tuple[Header, list[Tensor]]:
     """The header and every image's codes (h, w) of a ``.hqa`` file.
 
     The whole file is validated (header, CRC, payload) before anything is
-    returned.
+    returned. ``context_prior`` is that of a context-prior file (default: the
+    shipped one, see :func:`context_model`).
 
     Raises:
         CorruptStreamError: a damaged, truncated, extended or unreadable file.
         WeightsMismatchError: the model cannot decode it (see :func:`check_model`).
+        MemoryLimitError: decoding a context-prior payload would need more than
+            ``max_memory`` (decided from the header, before decoding).
     """
     header, payload = unpack(data)
-    check_model(header, model, force)
     try:
-        coder = model.coder(header.prior)
+        coder, fingerprint = payload_coder(model, header.prior, context_prior)
     except ValueError as err:
+        check_model(header, model, force=True)  # a wrong layer, K, ... first
         raise WeightsMismatchError(str(err)) from None
+    check_model(header, model, force, fingerprint)
+    if isinstance(coder, ContextCoder):
+        need = _context_decode_bytes(coder, header)
+        _check_entropy_memory(need, "decoding", max_memory)
     flat = torch.from_numpy(decode_payload(header, payload, coder))
     codes, start = [], 0
     for size, n in zip(header.sizes, header.codes_per_image, strict=True):
@@ -286,13 +300,24 @@ def check_decode_memory(
     header: Header,
     mode: str = "argmin",
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> None:
     """Raises MemoryLimitError if decoding the file needs more than ``max_memory``.
 
     Decided from the header alone (no payload decoded, nothing allocated): the
     chunks' activations (:func:`~compressai_hqa.codec.batching.check_budget`)
-    plus the codes of the whole file (int64, and the learned prior's list).
+    plus the codes of the whole file (int64, and the learned prior's list),
+    and for the context prior the entropy decoder's own peak
+    (:meth:`~compressai_hqa.entropy_models.ContextCoder.decode_bytes`).
     """
+    if header.prior == "context":
+        try:
+            coder, _ = payload_coder(model, "context", context_prior)
+        except ValueError:
+            coder = None  # read_codes refuses the file
+        if isinstance(coder, ContextCoder):
+            need = _context_decode_bytes(coder, header)
+            _check_entropy_memory(need, "decoding", max_memory)
     per_code = _INDEX_BYTES + (_LIST_ITEM_BYTES if header.prior == "learned" else 0)
     extra = per_code * header.total_codes + _VIEW_BYTES * header.count
     sizes = {(s.height, s.width) for s in set(header.sizes)}
@@ -335,9 +360,10 @@ def decompress_images(
     decoding: Decoding | str = "argmin",
     force: bool = False,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    context_prior: ContextPrior | str | Path | None = None,
 ) -> list[Tensor]:
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
-    header, codes = read_codes(data, model, force)
+    header, codes = read_codes(data, model, force, context_prior, max_memory)
     return list(decode_images(model, header, codes, decoding, max_memory))
 
 

@@ -25,13 +25,13 @@ allocated, work whose chunks would need more than the budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from torch import Tensor
 
+from compressai_hqa.entropy_models.context_rans import single_thread
 from compressai_hqa.models import HQA
 from compressai_hqa.models.memory import OVERHEAD, decode_bytes, encode_bytes
 
@@ -158,21 +158,6 @@ class ChunkSizes(dict):
         per_image = image_bytes(self.model, size[0], size[1], self.operation)
         self[size] = chunk = chunk_size(per_image)
         return chunk
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """One intra-op thread inside, the caller's thread count restored after.
-
-    The setting is process-wide (``torch.set_num_threads``): other threads
-    running PyTorch meanwhile get one thread too.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_chunk(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tensor:

@@ -3,11 +3,12 @@
 Usage::
 
     compressai-hqa compress IMAGES... -o OUT.hqa [--model hqa-mnist] [--layer 5]
-        [--weights PATH] [--prior uniform|learned] [--resize] [--device cpu|cuda]
-        [--max-memory 1G] [--force] [--quiet]
+        [--weights PATH] [--prior uniform|learned|context] [--context-prior PATH]
+        [--resize] [--device cpu|cuda] [--max-memory 1G] [--force] [--quiet]
     compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample|average]
-        [--seed N] [--temperature T] [--num-samples N]
-        [--weights PATH] [--device cpu|cuda] [--max-memory 1G] [--force] [--quiet]
+        [--seed N] [--temperature T] [--num-samples N] [--weights PATH]
+        [--context-prior PATH] [--device cpu|cuda] [--max-memory 1G] [--force]
+        [--quiet]
     compressai-hqa info OUT.hqa [--json]
     compressai-hqa --version
 
@@ -58,12 +59,12 @@ __all__ = [
 PROG = "compressai-hqa"
 # The package's constants, repeated here so that parsing imports nothing
 # (tests/test_codec_hygiene.py and tests/test_commands.py check that they agree):
-# the exit statuses of compressai_hqa.commands, models.PRIORS,
+# the exit statuses of compressai_hqa.commands, codec.format.PRIOR_IDS,
 # decoding.DECODE_MODES and datasets.COLOR_MODES.
 EXIT_USAGE = 1
 EXIT_DATA = 2
 EXIT_INTERRUPTED = 130
-PRIOR_CHOICES = ("uniform", "learned")
+PRIOR_CHOICES = ("uniform", "learned", "context")
 DECODE_CHOICES = ("argmin", "sample", "average")
 COLOR_MODES = ("L", "RGB")
 _DEFAULT_MAX_MEMORY = "1G"  # codec.batching.DEFAULT_MAX_MEMORY
@@ -156,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior",
         choices=PRIOR_CHOICES,
         default="uniform",
-        help="entropy model: uniform (bit-packed, log2 K bits per code; default) "
-        "or learned (the weights' static code prior, rANS)",
+        help="entropy model: uniform (bit-packed, log2 K bits per code; default), "
+        "learned (the weights' static code prior, rANS) or context (each code "
+        "predicted from the codes before it, rANS)",
     )
     c.add_argument(
         "--color-mode",
@@ -228,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="a state dict or training checkpoint (a path or URL) instead of "
             "the shipped weights of the model",
+        )
+        p.add_argument(
+            "--context-prior",
+            default=None,
+            metavar="PATH",
+            help="the context prior file of --weights (default: the shipped one)",
         )
         p.add_argument(
             "--device",

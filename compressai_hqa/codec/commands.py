@@ -30,6 +30,7 @@ from compressai_hqa.codec.api import (
     compress_images,
     decode_images,
     model_name,
+    payload_coder,
     read_codes,
 )
 from compressai_hqa.codec.batching import check_budget, format_bytes
@@ -82,7 +83,7 @@ def compress(args: argparse.Namespace) -> None:
     sources = expand_sources(args.sources, args.max_memory)
     model = load_model(args.model, args.weights, args.layer, args.device)
     try:
-        model.coder(args.prior)
+        payload_coder(model, args.prior, args.context_prior)
     except ValueError as err:
         raise UsageError(str(err)) from None
     check = _image_check(model, args)
@@ -93,7 +94,12 @@ def compress(args: argparse.Namespace) -> None:
         images = _warn_size(model, named)
         try:
             data = compress_images(
-                model, images, args.prior, bar, max_memory=args.max_memory
+                model,
+                images,
+                args.prior,
+                bar,
+                max_memory=args.max_memory,
+                context_prior=args.context_prior,
             )
         except MemoryLimitError:
             raise
@@ -185,8 +191,11 @@ def decompress(args: argparse.Namespace) -> None:
         from_file=True,
         check_name=not args.force,
     )
-    check_decode_memory(model, header, decoding.mode, args.max_memory)
-    header, codes = read_codes(data, model, args.force)  # the whole file validated
+    check_decode_memory(
+        model, header, decoding.mode, args.max_memory, args.context_prior
+    )
+    # the whole file validated
+    header, codes = read_codes(data, model, args.force, args.context_prior)
     images = decode_images(model, header, codes, decoding, args.max_memory)
     if out_dir is None:
         buffer = io.BytesIO()

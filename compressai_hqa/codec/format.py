@@ -1,11 +1,11 @@
 """The ``.hqa`` file format: many images' HQA codes in one entropy-coded payload.
 
-Layout (version 1; integers little-endian and unsigned; ``docs/format.md`` is
+Layout (version 2; integers little-endian and unsigned; ``docs/format.md`` is
 the reference)::
 
     magic          4   b"\\x89HQA"
-    version        u8  1
-    prior          u8  0 = uniform (bit-packed), 1 = learned (rANS)
+    version        u8  1, or 2 for prior 2 (see PRIOR_VERSIONS)
+    prior          u8  0 = uniform (bit-packed), 1 = learned, 2 = context (rANS)
     layer          u8  the HQA layer whose codes are stored (1..255)
     flags          u8  bit 0: one (H, W, C) for all images; other bits 0
     fingerprint    16  first 16 bytes of the SHA-256 of the weights (and prior)
@@ -23,12 +23,14 @@ Every image of H x W pixels has ``ceil(H / f) * ceil(W / f)`` codes. With the
 uniform prior (K a power of two, b = log2 K) the payload is the codes'
 b-bit big-endian binary digits concatenated and zero-padded to a byte: exactly
 the ideal rate. With the learned prior it is one CompressAI rANS stream of all
-codes (:class:`~compressai_hqa.entropy_models.CategoricalCoder`).
+codes (:class:`~compressai_hqa.entropy_models.CategoricalCoder`), with the
+context prior one stream of all codes in the order of
+:class:`~compressai_hqa.entropy_models.ContextCoder`.
 
 Reading checks the magic, the CRC, the version and then every field against
 the limits below before allocating anything that depends on them; the payload
 length must be exactly what the header implies (uniform) or possible for that
-many codes (learned). Every failure raises
+many codes (learned, context: :func:`max_payload_length`). Every failure raises
 :class:`~compressai_hqa.CorruptStreamError`.
 """
 
@@ -46,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from compressai_hqa.codec.bitpacking import pack_bits, unpack_bits
-from compressai_hqa.entropy_models import CategoricalCoder
+from compressai_hqa.entropy_models import CategoricalCoder, ContextCoder
 from compressai_hqa.errors import CorruptStreamError
 from compressai_hqa.models.hqa import MAX_PIXELS  # H * W per image
 
@@ -57,6 +59,7 @@ __all__ = [
     "MAX_IMAGES",
     "MAX_PIXELS",
     "PRIOR_IDS",
+    "PRIOR_VERSIONS",
     "VERSION",
     "Header",
     "ImageSize",
@@ -64,6 +67,7 @@ __all__ = [
     "check_version",
     "decode_payload",
     "encode_payload",
+    "max_payload_length",
     "pack",
     "pack_bits",
     "unpack",
@@ -71,9 +75,11 @@ __all__ = [
 ]
 
 MAGIC = b"\x89HQA"
-VERSION = 1
+VERSION = 2
 #: Entropy model of the payload -> its id in the header.
-PRIOR_IDS = {"uniform": 0, "learned": 1}
+PRIOR_IDS = {"uniform": 0, "learned": 1, "context": 2}
+#: The format version a file of each prior is written with (the first that has it).
+PRIOR_VERSIONS = {"uniform": 1, "learned": 1, "context": 2}
 FINGERPRINT_BYTES = 16
 #: Limits checked before anything is allocated.
 MAX_IMAGES = 1 << 20
@@ -104,11 +110,11 @@ class Header:
         model: model name, e.g. ``"hqa-mnist"``.
         fingerprint: 16 bytes identifying the weights (and learned prior).
         layer: the layer whose codes are stored.
-        prior: ``"uniform"`` or ``"learned"``.
+        prior: ``"uniform"``, ``"learned"`` or ``"context"``.
         codebook_size: number of codes K of that layer.
         factor: downsampling factor between pixels and codes (a power of two).
         sizes: the original size of every image.
-        version: format version.
+        version: format version (default: the prior's, :data:`PRIOR_VERSIONS`).
     """
 
     model: str
@@ -118,9 +124,11 @@ class Header:
     codebook_size: int
     factor: int
     sizes: tuple[ImageSize, ...]
-    version: int = VERSION
+    version: int | None = None
 
     def __post_init__(self) -> None:
+        if self.version is None:
+            object.__setattr__(self, "version", PRIOR_VERSIONS.get(self.prior, 1))
         _check_header(self)
 
     @property
@@ -166,6 +174,8 @@ def _check_header(h: Header) -> None:
     """Every field within its range (for writing and for reading)."""
     if h.prior not in PRIOR_IDS:
         raise _fail(f"unknown prior {h.prior!r}")
+    if not PRIOR_VERSIONS[h.prior] <= h.version <= VERSION:  # type: ignore[operator]
+        raise _fail(f"format version {h.version} cannot hold the {h.prior} prior")
     if not (1 <= len(h.model) <= MAX_NAME and _NAME.fullmatch(h.model)):
         raise _fail(f"bad model name {h.model!r}")
     if not isinstance(h.fingerprint, bytes) or len(h.fingerprint) != FINGERPRINT_BYTES:
@@ -311,25 +321,47 @@ def check_version(version: int) -> None:
         raise _fail(f"format version {version}")
 
 
+def max_payload_length(prior: str, codes: int) -> int:
+    """The longest rANS payload of ``codes`` codes under ``prior`` (learned or
+    context; the uniform prior's exact length is at most the learned one's).
+
+    Args:
+        prior: the prior's name.
+        codes: the number of codes of the file.
+
+    Returns:
+        Bytes.
+    """
+    if prior == "context":
+        return ContextCoder.max_stream_length(codes)
+    return 8 + 4 * codes
+
+
 def _payload_bounds(header: Header) -> tuple[int, int]:
     n = header.total_codes
     if header.prior == "uniform":
         size = -(-n * (header.codebook_size.bit_length() - 1) // 8)
         return size, size
-    return 8, 8 + 4 * n
+    return 8, max_payload_length(header.prior, n)
 
 
 # ------------------------------------------------------------------ payload
 def encode_payload(
-    codes: np.ndarray, prior: str, codebook_size: int, coder: CategoricalCoder | None
+    codes: np.ndarray,
+    prior: str,
+    codebook_size: int,
+    coder: CategoricalCoder | ContextCoder | None,
+    shapes: Sequence[tuple[int, int]] = (),
 ) -> bytes:
     """The payload of all ``codes`` (a flat integer array, image after image).
 
     Args:
         codes: code indices in [0, codebook_size).
-        prior: ``"uniform"`` (bit-packing) or ``"learned"`` (rANS with ``coder``).
+        prior: ``"uniform"`` (bit-packing), ``"learned"`` or ``"context"`` (rANS
+            with ``coder``).
         codebook_size: number of codes K.
-        coder: the learned prior's coder (``prior="learned"`` only).
+        coder: the prior's coder (not for ``prior="uniform"``).
+        shapes: every image's code map (h, w) (``prior="context"`` only).
     """
     codes = np.asarray(codes).reshape(-1)
     if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
@@ -337,12 +369,16 @@ def encode_payload(
     if prior == "uniform":
         return pack_bits(codes, codebook_size.bit_length() - 1)
     if coder is None or coder.codebook_size != codebook_size:
-        raise ValueError(f"the learned prior needs a coder over {codebook_size} codes")
+        raise ValueError(f"the {prior} prior needs a coder over {codebook_size} codes")
+    if prior == "context":
+        return coder.encode(codes, shapes)  # type: ignore[call-arg]
     return coder.encode(codes.astype(np.int64).tolist())
 
 
 def decode_payload(
-    header: Header, payload: bytes, coder: CategoricalCoder | None = None
+    header: Header,
+    payload: bytes,
+    coder: CategoricalCoder | ContextCoder | None = None,
 ) -> np.ndarray:
     """All codes of the file as a flat int64 array (inverse of :func:`encode_payload`).
 
@@ -355,8 +391,11 @@ def decode_payload(
         return unpack_bits(payload, n, header.codebook_size.bit_length() - 1)
     if coder is None or coder.codebook_size != header.codebook_size:
         raise ValueError(
-            f"the learned prior needs a coder over {header.codebook_size} codes"
+            f"the {header.prior} prior needs a coder over {header.codebook_size} codes"
         )
+    if header.prior == "context":
+        shapes = [header.latent_shape(s) for s in header.sizes]
+        return coder.decode(payload, shapes)  # type: ignore[arg-type]
     return np.asarray(coder.decode(payload, n), dtype=np.int64)
 
 

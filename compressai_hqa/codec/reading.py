@@ -2,11 +2,13 @@
 
 :func:`read_file` checks the magic and the version from the first bytes, then
 the name length, the image count and the size table as they arrive, and reads
-the payload only up to what that many codes can take (``8 + 4 x codes`` bytes,
-the learned prior's bound; the uniform prior's is smaller), then one byte that
-must not exist. A stream that is not an ``.hqa`` file, or one that never ends
-(``/dev/zero``, an endless pipe), costs a few bytes; the largest valid file is
-about 70 MB. :func:`~compressai_hqa.codec.format.unpack` then validates the
+the payload only up to what that many codes can take under the file's prior
+(:func:`~compressai_hqa.codec.format.max_payload_length`: ``8 + 4 x codes``
+bytes for the learned prior, about ``8 x codes`` for the context prior; the
+uniform prior's is smaller), then one byte that must not exist. A stream that is
+not an ``.hqa`` file, or one that never ends (``/dev/zero``, an endless pipe),
+costs a few bytes; the largest valid file is about 135 MB (context prior).
+:func:`~compressai_hqa.codec.format.unpack` then validates the
 bytes (CRC, every field, the exact payload length).
 """
 
@@ -25,8 +27,10 @@ from compressai_hqa.codec.format import (
     MAX_CODES,
     MAX_IMAGES,
     MAX_NAME,
+    PRIOR_IDS,
     _fail,
     check_version,
+    max_payload_length,
 )
 from compressai_hqa.errors import CorruptStreamError
 
@@ -55,7 +59,8 @@ def read_file(stream: BinaryIO) -> bytes:
     if len(fixed) < _FIXED.size:
         raise _fail(f"{len(fixed)} bytes is shorter than any header")
     fields = _FIXED.unpack(fixed)
-    flags, log2_factor, name_length = fields[4], fields[7], fields[8]
+    prior_id, flags = fields[2], fields[4]
+    log2_factor, name_length = fields[7], fields[8]
     if not 1 <= name_length <= MAX_NAME:
         raise _fail(f"model name of {name_length} bytes (1 to {MAX_NAME})")
     if log2_factor > _MAX_LOG2_FACTOR:
@@ -76,7 +81,8 @@ def read_file(stream: BinaryIO) -> bytes:
     if codes > MAX_CODES:
         raise _fail(f"{codes} codes (at most {MAX_CODES} per file)")
     (payload_length,) = _U32.unpack_from(sizes, stored * _SIZE.size)
-    if payload_length > 8 + 4 * codes:
+    prior = "context" if prior_id == PRIOR_IDS["context"] else "learned"
+    if payload_length > max_payload_length(prior, codes):
         raise _fail(f"a payload of {payload_length} bytes for {codes} codes")
     rest = _read(stream, payload_length + _U32.size)
     if stream.read(1):

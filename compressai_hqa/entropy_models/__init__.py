@@ -1,6 +1,14 @@
 """Entropy models that turn HQA codes into bitstreams."""
 
 from .categorical import CategoricalCoder, quantize_frequencies
+from .context import ContextModel
+from .context_coder import ContextCoder
 from .uniform import UniformCategoricalCoder
 
-__all__ = ["CategoricalCoder", "UniformCategoricalCoder", "quantize_frequencies"]
+__all__ = [
+    "CategoricalCoder",
+    "ContextCoder",
+    "ContextModel",
+    "UniformCategoricalCoder",
+    "quantize_frequencies",
+]

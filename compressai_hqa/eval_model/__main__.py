@@ -125,6 +125,14 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "Algorithm 3 in full); the rate is that of the transmitted argmin code",
     )
     group.add_argument(
+        "--prior",
+        choices=("uniform", "learned", "context"),
+        default="uniform",
+        help="HQA entropy model: uniform (per-image rANS streams, the paper's "
+        "rate; default), learned or context: each batch is one .hqa file and the "
+        "bits are its real bytes shared by its images",
+    )
+    group.add_argument(
         "--rfid",
         action="store_true",
         help="add rfid: FID between reconstructions and originals (pytorch-fid "

@@ -65,6 +65,10 @@ class EvalOptions:
             paper's Algorithm 3 does (the bitstream, and so the rate, is that of
             the transmitted argmin code).
         batch_size: images per batch (images of different sizes go one by one).
+        prior: HQA only: ``"uniform"`` (per-image rANS streams of
+            ``HQA.compress``), or ``"learned"`` / ``"context"``: each batch is
+            one ``.hqa`` file (:func:`compressai_hqa.codec.compress_images`) and
+            every image of it is charged an equal share of the file's bytes.
         half: run the model in float16 (CompressAI's ``--half``).
         progress: show a progress bar.
     """
@@ -73,6 +77,7 @@ class EvalOptions:
     decoding: Decoding = _SEEDED_ARGMIN
     sample_top: bool = False
     batch_size: int = 1
+    prior: str = "uniform"
     half: bool = False
     progress: bool = False
 
@@ -175,6 +180,8 @@ def code_batch(model: nn.Module, x: Tensor, options: EvalOptions) -> CodedBatch:
         bits = sum(-torch.log2(p.float()).flatten(1).sum(1) for p in likelihoods)
         return CodedBatch(x_hat.float(), bits.tolist(), elapsed / 2, elapsed / 2)
 
+    if is_hqa and options.prior != "uniform":
+        return _code_file(model, x, options, decoding)
     if is_hqa:
         start = _now(device)
         out_enc = model.compress(x)
@@ -199,6 +206,23 @@ def code_batch(model: nn.Module, x: Tensor, options: EvalOptions) -> CodedBatch:
         8.0 * sum(len(strings[i]) for strings in out_enc["strings"])
         for i in range(len(x))
     ]
+    return CodedBatch(x_hat.float(), bits, mid - start, end - mid)
+
+
+def _code_file(
+    model: HQA, x: Tensor, options: EvalOptions, decoding: Decoding
+) -> CodedBatch:
+    """A batch through a ``.hqa`` file of ``options.prior``: the file's real bytes."""
+    from compressai_hqa.codec import compress_images, read_codes
+
+    start = _now(x.device)
+    data = compress_images(model, x.unbind(0), options.prior)
+    mid = _now(x.device)
+    _, codes = read_codes(data, model)
+    indices = torch.stack(codes).to(x.device)
+    x_hat = model.decode(indices, decoding, (x.shape[-2], x.shape[-1]))
+    end = _now(x.device)
+    bits = [8.0 * len(data) / len(x)] * len(x)
     return CodedBatch(x_hat.float(), bits, mid - start, end - mid)
 
 

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         decoding=_decoding(args),
         sample_top=args.sample_top,
         batch_size=args.batch_size or (MNIST_BATCH_SIZE if images.is_mnist else 1),
+        prior=args.prior,
         half=args.half,
         progress=progress,
     )
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sample_top": args.sample_top,
             "temperature": args.temperature,
             "batch_size": options.batch_size,
+            "prior": args.prior,
             "device": str(device),
         },
     }
@@ -158,6 +160,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
+    if args.prior != "uniform" and (
+        not args.architecture.startswith("hqa")
+        or args.entropy_estimation
+        or args.sample_top
+    ):
+        raise UsageError(
+            f"--prior {args.prior} needs an HQA architecture, real bitstreams and "
+            "no --sample-top"
+        )
     _decoding(args)
 
 
