@@ -61,6 +61,25 @@ def load_checkpoint(arch: str, no_update: bool, checkpoint_path: str) -> nn.Modu
     return net.eval()
 
 
+def _settings(
+    args: argparse.Namespace, num_images: int, options: EvalOptions, device: Any
+) -> dict[str, Any]:
+    """The evaluation's settings, as stored beside its results."""
+    return {
+        "dataset": args.dataset,
+        "num_images": num_images,
+        "color_mode": args.color_mode,
+        "decode": args.decode,
+        "seed": args.seed,
+        "num_samples": args.num_samples if args.decode == "average" else None,
+        "sample_top": args.sample_top,
+        "temperature": args.temperature,
+        "batch_size": options.batch_size,
+        "prior": args.prior,
+        "device": str(device),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import compressai
 
@@ -122,19 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "description": f"Inference ({description.replace('-', ' ')})",
         "results": dict(results),
         "notes": _notes(images),
-        "settings": {
-            "dataset": args.dataset,
-            "num_images": len(images),
-            "color_mode": args.color_mode,
-            "decode": args.decode,
-            "seed": args.seed,
-            "num_samples": args.num_samples if args.decode == "average" else None,
-            "sample_top": args.sample_top,
-            "temperature": args.temperature,
-            "batch_size": options.batch_size,
-            "prior": args.prior,
-            "device": str(device),
-        },
+        "settings": _settings(args, len(images), options, device),
     }
     if args.output_directory:
         name = args.output_file or f"{args.architecture}-{description}"
