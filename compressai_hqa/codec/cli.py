@@ -4,8 +4,8 @@ Usage::
 
     compressai-hqa compress IMAGES... -o OUT.hqa [--model hqa-mnist] [--layer 5]
         [--weights PATH] [--prior uniform|learned] [--device cpu|cuda] [--force]
-    compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample --seed N]
-        [--weights PATH] [--device cpu|cuda] [--force]
+    compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample|mmse --seed N]
+        [--weights PATH [--mmse PATH]] [--device cpu|cuda] [--force]
     compressai-hqa info OUT.hqa [--json]
 
 Sources are image files, folders (searched recursively), glob patterns, MNIST
@@ -152,7 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="argmin",
         help="how lower layers re-quantise (compressai_hqa.decoding; default: "
         "%(default)s, deterministic; sample: a seeded draw from each posterior; "
-        "average: the mean of --num-samples such decodes)",
+        "average: the mean of --num-samples such decodes; mmse: the MMSE "
+        "decoder of the file's layer, least squared error, deterministic)",
+    )
+    d.add_argument(
+        "--mmse",
+        default=None,
+        metavar="PATH",
+        help="MMSE decoders of --weights for --decode mmse (from python -m "
+        "compressai_hqa.training.mmse; the shipped weights bring their own)",
     )
     d.add_argument(
         "--seed",
@@ -281,6 +289,14 @@ def _decompress(args: argparse.Namespace) -> None:
         check_name=not args.force,
     )
     header, codes = read_codes(data, model, args.force)  # the whole file validated
+    if decoding.method.direct:
+        from compressai_hqa.zoo.mmse import attach_mmse
+
+        attach_mmse(model, args.mmse, shipped=args.weights is None)
+        try:
+            model.mmse_decoders(decoding.mode)
+        except ValueError as err:
+            raise UsageError(f"{err} (here: --mmse PATH)") from None
     images = decode_images(model, header, codes, decoding, args.batch_size)
     if out_dir is None:
         buffer = io.BytesIO()
