@@ -182,61 +182,29 @@ def test_the_command_line_decodes_a_file_with_mmse(
 ) -> None:
     idx = next((mnist_root / "MNIST" / "raw").glob("t10k-images*"))
     out = tmp_path / "digits.hqa"
-    status, err = _run_cli(capsysbinary, "compress", idx, "-o", out, "-q")
-    assert status == 0, err
-    status, err = _run_cli(
-        capsysbinary,
-        "decompress",
-        out,
-        "-o",
-        tmp_path / "mmse",
-        "--decode",
-        "mmse",
-        "-q",
-    )
-    assert status == 0, err
+    weights = shipped_weights_path("hqa-mnist-0da85963.pth")
+
+    def decompress(folder: str, *options: object) -> tuple[int, str]:
+        argv = ("decompress", out, "-o", tmp_path / folder, "-q", *options)
+        return _run_cli(capsysbinary, *argv)
+
+    assert _run_cli(capsysbinary, "compress", idx, "-o", out, "-q") == (0, "")
+    assert decompress("mmse", "--decode", "mmse") == (0, "")
     pngs = sorted((tmp_path / "mmse").glob("*.png"))
     got = torch.from_numpy(np.stack([np.array(Image.open(p)) for p in pngs]))
     expected = decompress_images(out.read_bytes(), hqa(pretrained=True), "mmse")
     assert torch.equal(got, torch.stack([to_uint8(x)[0] for x in expected]))
     # the same file by argmin: other images
-    status, err = _run_cli(
-        capsysbinary, "decompress", out, "-o", tmp_path / "argmin", "-q"
-    )
-    assert status == 0, err
+    assert decompress("argmin") == (0, "")
     argmin = np.array(Image.open(tmp_path / "argmin" / pngs[0].name))
     assert not np.array_equal(argmin, got[0].numpy())
-
-    weights = shipped_weights_path("hqa-mnist-0da85963.pth")
-    status, err = _run_cli(
-        capsysbinary,
-        "decompress",
-        out,
-        "-o",
-        tmp_path / "w",
-        "--decode",
-        "mmse",
-        "--weights",
-        weights,
-    )
+    # other weights bring no decoders: a one-line usage error, nothing written
+    status, err = decompress("w", "--decode", "mmse", "--weights", weights)
     assert status == cli.EXIT_USAGE and len(err.strip().splitlines()) == 1
     assert "training.mmse" in err and "--mmse PATH" in err
     assert not (tmp_path / "w").exists()
-    status, err = _run_cli(
-        capsysbinary,
-        "decompress",
-        out,
-        "-o",
-        tmp_path / "w",
-        "--decode",
-        "mmse",
-        "--weights",
-        weights,
-        "--mmse",
-        MMSE_FILE,
-        "-q",
-    )
-    assert status == 0, err
+    options = ("--decode", "mmse", "--weights", weights, "--mmse", MMSE_FILE)
+    assert decompress("w", *options) == (0, "")
     assert len(list((tmp_path / "w").glob("*.png"))) == len(pngs)
 
 
