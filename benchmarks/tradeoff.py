@@ -8,7 +8,8 @@ For each layer of the shipped MNIST stack, decodes the argmin codes of the
 the per-pixel spread of 4 decodes of the first 1,000 digits and, with
 ``--rfid``, rFID (n = 10,000 at the top layer, 1,000 elsewhere; ``--rfid-n``
 overrides). Writes under ``--report``: ``tradeoff.md`` (the table and the
-issue's targets, cells not yet measured marked so), ``tradeoff.json``, one
+issue's targets, cells not yet measured marked so), ``tradeoff-card.md`` (the
+model card's summary), ``tradeoff.json``, one
 figure per rate (MSE against rFID, with 256-centroid k-means and the paper's
 HQA where they have a point: ``tradeoff-<bits>bits.png``) and
 ``tradeoff-digits.png`` (8 digits: the originals, then at 8 and 32 bits the
@@ -37,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tradeoff_report import figure, figure_n, markdown, rfid_n, targets
+from tradeoff_report import card, figure, figure_n, markdown, rfid_n, targets
 from tradeoff_rows import DECODES, Row, load_row, measure_rfid, measure_row, save_row
 
 from compressai_hqa import HQA
@@ -161,6 +162,8 @@ def report(args: argparse.Namespace, stack: HQA, images: EvalImages) -> None:
         "",
     ]
     atomic_write(folder / "tradeoff.md", "\n".join(text).encode())
+    summary = f"From `{command}`:\n\n" + card(results, bits, CHOSEN)
+    atomic_write(folder / "tradeoff-card.md", summary.encode())
     rows = [
         {"layer": k, "decode": d, **(r or {"measured": False})}
         for (k, d), r in results.items()

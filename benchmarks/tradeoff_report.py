@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAPER", "figure", "figure_n", "markdown", "rfid_n", "targets"]
+__all__ = ["PAPER", "card", "figure", "figure_n", "markdown", "rfid_n", "targets"]
 
 #: Paper Table 3, HQA at 8 bits (10,000 MNIST test digits): MSE and rFID.
 PAPER = {8: {"mse": 0.053, "rfid": 22.8, "rfid_n": 10000}}
@@ -218,3 +218,35 @@ def figure(
     fig.tight_layout()
     fig.savefig(path)
     return missing
+
+
+def card(
+    results: Mapping[tuple[int, str], dict[str, Any] | None],
+    bits: Mapping[int, int],
+    chosen: str,
+) -> str:
+    """The model card's summary: MSE, class error and rFID of mmse, argmin and
+    ``chosen`` at every rate (the rFID at the largest n measured)."""
+    decodes = ("mmse", "argmin", chosen)
+    head = ["bits"] + [
+        f"{what}: {' / '.join(decodes)}" for what in ("MSE", "class. error", "rFID (n)")
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for layer in sorted(bits, reverse=True):
+        rows = [results.get((layer, d)) or {} for d in decodes]
+        mse = " / ".join(_fmt(r.get("mse"), ".4f") for r in rows)
+        error = " / ".join(
+            _fmt(
+                None if r.get("class_error") is None else 100 * r["class_error"],
+                ".2f",
+                " %",
+            )
+            for r in rows
+        )
+        fids = []
+        for r in rows:
+            measured = {int(n): v for n, v in r.get("rfid", {}).items()}
+            n = max(measured, default=None)
+            fids.append(NOT_MEASURED if n is None else f"{measured[n]:.1f} ({n:,})")
+        lines.append(f"| {bits[layer]} | {mse} | {error} | {' / '.join(fids)} |")
+    return "\n".join(lines) + "\n"
