@@ -56,6 +56,12 @@ def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t]
 
 
+def _shown(path: str) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-root", default="../shared/data", help="holds MNIST/raw")
@@ -70,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="measure nothing")
     p.add_argument("--kmeans", default=str(ROOT / "zoo/results/kmeans/mnist-test.json"))
     p.add_argument(
-        "--speed", default=str(ROOT / "zoo/results/training/mmse/speed.json")
+        "--speed", default=str(ROOT / "benchmarks/results/tradeoff/speed.json")
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
@@ -158,7 +164,7 @@ def report(args: argparse.Namespace, stack: HQA, images: EvalImages) -> None:
         "## Targets",
         "",
         targets(results, bits, CHOSEN, speed),
-        f"Speed: from `{args.speed}` (`benchmarks/bench_mmse.py`).",
+        f"Speed: from `{_shown(args.speed)}` (`benchmarks/bench_mmse.py`).",
         "",
     ]
     atomic_write(folder / "tradeoff.md", "\n".join(text).encode())

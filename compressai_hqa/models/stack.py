@@ -304,11 +304,10 @@ class HQAStack(CompressionModel):
         source = self.mmse_source
         if source is not None and not isinstance(source, nn.Module):
             try:
-                loaded = source(self)
+                self.set_mmse(source(self))  # checked against this stack
             except (RuntimeError, OSError, ValueError) as err:
                 raise ValueError(f"could not load the MMSE decoders: {err}") from err
-            self._keep_mmse(loaded)  # the loader checked them
-            source = loaded
+            source = self.mmse_source
         if source is None or self.num_layers not in source.layers:
             what = "no MMSE decoders" if source is None else "none for its layer"
             raise ValueError(
