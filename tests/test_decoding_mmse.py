@@ -278,3 +278,42 @@ def test_evaluate_and_figures_decode_with_mmse(
     assert columns.size == (6 * 32, 2 * 32)  # original, argmin, mmse, 2, mean
     with pytest.raises(ValueError, match=r"training\.mmse"):
         diversity_figure(_bare(), digits[:2], layout, mmse=True)
+
+
+def test_the_figures_command_decodes_with_mmse(tmp_path: Path) -> None:
+    """``codes --decode mmse``: the mean training digit of every 8-bit code."""
+    from compressai_hqa.figures.__main__ import main as figures
+
+    png = tmp_path / "codes.png"
+    figures(
+        [
+            "codes",
+            "--pretrained",
+            "--decode",
+            "mmse",
+            "-o",
+            str(png),
+            "--scale",
+            "1",
+            "--padding",
+            "0",
+        ]
+    )
+    cells = np.array(Image.open(png))[..., 0].reshape(16, 32, 16, 32)
+    model = hqa(pretrained=True)
+    with torch.no_grad():
+        means = model.decode(model.code_grids(32, 32), "mmse").clamp(0, 1)
+    expected = (means[:, 0] * 255).round().reshape(16, 16, 32, 32)
+    assert np.array_equal(cells.transpose(0, 2, 1, 3), expected.numpy())
+    with pytest.raises(SystemExit, match=r"training\.mmse"):
+        figures(
+            [
+                "layers",
+                "--checkpoint",
+                str(shipped_weights_path("hqa-mnist-0da85963.pth")),
+                "--decode",
+                "mmse",
+                "-o",
+                str(png),
+            ]
+        )
