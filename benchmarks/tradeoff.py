@@ -158,7 +158,8 @@ def report(args: argparse.Namespace, stack: HQA, images: EvalImages) -> None:
         f"{len(images)} test digits; the top code is the argmin code; **{CHOSEN}** "
         "is the card's decode temperature (chosen on held-out digits). spread: "
         "per-pixel standard deviation of 4 decodes of the first 1,000 digits. "
-        "rFID: pytorch-fid's Inception, one seeded decode; compare equal n only.",
+        "rFID: pytorch-fid's Inception, one seeded decode; compare equal n only. "
+        "Layer 1 has no layer below to sample: its sampled rows are argmin's.",
         "",
         markdown(results, bits, DECODES, CHOSEN),
         "## Targets",
