@@ -3,7 +3,7 @@
 
 For every layer that has an MMSE decoder, decodes the same code maps (the
 argmin codes of the 100 MNIST test digits embedded in the package, repeated to
-``--images``) with argmin decoding (``HQA.decode``) and with the MMSE decoder,
+``--images``) with ``HQA.decode`` by argmin and by ``"mmse"`` (the MMSE decoder),
 alternating the two in the same process, and prints the best time of
 ``--repeats`` passes of each (after one untimed pass) and their ratio
 (MMSE / argmin: below 1 is faster).
@@ -59,10 +59,11 @@ def main() -> None:
     with torch.inference_mode():
         for layer in decoders.layers:
             model = stack.truncate(layer)
+            model.set_mmse(decoders)
             codes = model.quantize(digits[: args.images])
-            modes = {
+            modes = {  # both through HQA.decode, as a reader decodes a file
                 "argmin": lambda c, m=model: m.decode(c, size=size),
-                "mmse": lambda c, layer=layer: decoders(c, layer, size),
+                "mmse": lambda c, m=model: m.decode(c, "mmse", size),
             }
             times = {name: [] for name in modes}
             for decode in modes.values():  # untimed pass

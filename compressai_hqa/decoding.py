@@ -12,9 +12,13 @@ the codec, the evaluation, the figures) and every command offers exactly
 
 A mode is a :class:`DecodeMode`: how one layer picks the codes of the layer below
 from their logits (:meth:`DecodeMode.codes`), and how a whole decode combines walks
-down the stack (:meth:`DecodeMode.decode`). Adding a mode is a subclass in this
-module and an entry of :data:`_MODES` (plus, where it needs one, the layer code
-that implements it). A layer that cannot decode by a mode raises ``ValueError``.
+down the stack (:meth:`DecodeMode.decode`); or, for a :attr:`DecodeMode.direct`
+mode (``"mmse"``), no walk at all: the transmitted codes go straight to pixels
+through the model's MMSE decoder of their layer
+(:meth:`~compressai_hqa.models.HQAStack.set_mmse`). Adding a mode is a subclass
+in this module and an entry of :data:`_MODES` (plus, where it needs one, the
+layer code that implements it). A layer that cannot decode by a mode, or a
+model without the MMSE decoder a direct mode needs, raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -84,10 +88,14 @@ class DecodeMode:
     Attributes:
         name: the mode's name in :data:`DECODE_MODES` and on command lines.
         stochastic: whether it draws random numbers.
+        direct: whether it decodes the transmitted codes straight to pixels with
+            the model's MMSE decoder of their layer instead of walking down the
+            stack (:meth:`codes` and :meth:`decode` are then unused).
     """
 
     name: ClassVar[str]
     stochastic: ClassVar[bool] = False
+    direct: ClassVar[bool] = False
 
     def codes(
         self, logits: Tensor, generator: torch.Generator | None, temperature: float
@@ -142,12 +150,24 @@ class _Average(DecodeMode):
         return total / decoding.num_samples
 
 
+class _MMSE(DecodeMode):
+    """The distortion end: the image of least expected squared error given the
+    transmitted codes, from the model's MMSE decoder of their layer
+    (deterministic; no lower codes are picked)."""
+
+    name = "mmse"
+    direct = True
+
+
 #: The decoding modes by name (the order of :data:`DECODE_MODES`).
-_MODES: dict[str, DecodeMode] = {m.name: m for m in (_Argmin(), _Sample(), _Average())}
+_MODES: dict[str, DecodeMode] = {
+    m.name: m for m in (_Argmin(), _Sample(), _Average(), _MMSE())
+}
 
 #: The decoding modes: ``"argmin"`` (the nearest codes, deterministic),
-#: ``"sample"`` (a draw from each lower layer's posterior) and ``"average"`` (the
-#: mean of ``num_samples`` sampled decodes).
+#: ``"sample"`` (a draw from each lower layer's posterior), ``"average"`` (the
+#: mean of ``num_samples`` sampled decodes) and ``"mmse"`` (the model's MMSE
+#: decoder of the transmitted layer: least squared error, deterministic).
 DECODE_MODES: tuple[str, ...] = tuple(_MODES)
 
 
@@ -238,7 +258,8 @@ class Decoding:
         """One layer's codes (...) from their logits (..., K), by :attr:`mode`.
 
         Raises:
-            ValueError: the mode picks no codes itself (``"average"``).
+            ValueError: the mode picks no codes itself (``"average"``,
+                ``"mmse"``).
         """
         return self.method.codes(logits, self.rng(), self.temperature)
 

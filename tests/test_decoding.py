@@ -30,7 +30,7 @@ def _choices(parser, *argv: str, option: str = "--decode") -> tuple[str, ...]:
 
 
 def test_decoding_is_validated_once_and_compares_without_its_generator() -> None:
-    assert DECODE_MODES == ("argmin", "sample", "average")
+    assert DECODE_MODES == ("argmin", "sample", "average", "mmse")
     assert Decoding.of(None) == Decoding() and Decoding.of("sample").mode == "sample"
     d = Decoding("average", 0.5, 3, seed=1)
     assert Decoding.of(d) is d and d == Decoding("average", 0.5, 3, seed=1)

@@ -17,7 +17,7 @@ def model() -> HQA:
 
 
 def test_one_decode_entry_point_for_every_mode(model: HQA) -> None:
-    assert DECODE_MODES == ("argmin", "sample", "average")
+    assert DECODE_MODES == ("argmin", "sample", "average", "mmse")
     x = torch.rand(2, 1, 32, 32)
     average3 = Decoding("average", num_samples=3, seed=1)
     with torch.no_grad():

@@ -5,10 +5,10 @@ Usage::
     compressai-hqa compress IMAGES... -o OUT.hqa [--model hqa-mnist] [--layer 5]
         [--weights PATH] [--prior uniform|learned|context] [--context-prior PATH]
         [--resize] [--device cpu|cuda] [--max-memory 1G] [--force] [--quiet]
-    compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample|average]
+    compressai-hqa decompress OUT.hqa -o DIR [--decode argmin|sample|average|mmse]
         [--seed N] [--temperature T] [--num-samples N] [--weights PATH]
-        [--context-prior PATH] [--device cpu|cuda] [--max-memory 1G] [--force]
-        [--quiet]
+        [--context-prior PATH] [--mmse PATH] [--device cpu|cuda] [--max-memory 1G]
+        [--force] [--quiet]
     compressai-hqa info OUT.hqa [--json]
     compressai-hqa --version
 
@@ -65,7 +65,7 @@ EXIT_USAGE = 1
 EXIT_DATA = 2
 EXIT_INTERRUPTED = 130
 PRIOR_CHOICES = ("uniform", "learned", "context")
-DECODE_CHOICES = ("argmin", "sample", "average")
+DECODE_CHOICES = ("argmin", "sample", "average", "mmse")
 COLOR_MODES = ("L", "RGB")
 _DEFAULT_MAX_MEMORY = "1G"  # codec.batching.DEFAULT_MAX_MEMORY
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -200,7 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how lower layers re-quantise (compressai_hqa.decoding; default: "
         "%(default)s, deterministic: the PNGs are a function of the file, the "
         "weights and this machine; sample: a seeded draw from each posterior; "
-        "average: the mean of --num-samples such decodes)",
+        "average: the mean of --num-samples such decodes; mmse: the MMSE "
+        "decoder of the file's layer, least squared error, deterministic)",
+    )
+    d.add_argument(
+        "--mmse",
+        default=None,
+        metavar="PATH",
+        help="MMSE decoders of --weights for --decode mmse (from python -m "
+        "compressai_hqa.training.mmse; the shipped weights bring their own)",
     )
     d.add_argument(
         "--seed",

@@ -163,6 +163,17 @@ def _warn_size(model: HQA, named: Iterator[tuple[str, Tensor]]) -> Iterator[Tens
 
 
 # --------------------------------------------------------------- decompress
+def _attach_mmse(model: Any, path: str | None, shipped: bool, mode: str) -> None:
+    """Gives ``model`` the MMSE decoders of ``path`` (or the shipped ones)."""
+    from compressai_hqa.zoo.mmse import attach_mmse
+
+    try:
+        attach_mmse(model, path, shipped=shipped)
+        model.mmse_decoders(mode)
+    except ValueError as err:
+        raise UsageError(f"{err} (here: --mmse PATH)") from None
+
+
 def decompress(args: argparse.Namespace) -> None:
     """``compressai-hqa decompress``."""
     _deprecations(args)
@@ -191,6 +202,8 @@ def decompress(args: argparse.Namespace) -> None:
         from_file=True,
         check_name=not args.force,
     )
+    if decoding.method.direct:
+        _attach_mmse(model, args.mmse, shipped=args.weights is None, mode=args.decode)
     check_decode_memory(
         model, header, decoding.mode, args.max_memory, args.context_prior
     )

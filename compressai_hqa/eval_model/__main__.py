@@ -99,7 +99,16 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         default="argmin",
         help="HQA decoding mode (compressai_hqa.decoding; default: "
         "%(default)s, deterministic; average: the mean of --num-samples "
-        "stochastic decodes)",
+        "stochastic decodes; mmse: the MMSE decoder of the layer, least squared "
+        "error)",
+    )
+    group.add_argument(
+        "--mmse",
+        default=None,
+        metavar="PATH",
+        help="HQA: MMSE decoders of the checkpoints for --decode mmse (from "
+        "python -m compressai_hqa.training.mmse; the pretrained models bring "
+        "their own)",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="seed of stochastic decoding (default: 0)"

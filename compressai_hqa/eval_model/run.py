@@ -165,6 +165,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.decode != "argmin" and not args.architecture.startswith("hqa"):
         raise UsageError(f"--decode {args.decode} needs an HQA architecture")
+    if args.mmse is not None and args.decode != "mmse":
+        raise UsageError("--mmse is for --decode mmse")
     if args.sample_top and not args.architecture.startswith("hqa"):
         raise UsageError("--sample-top needs an HQA architecture")
     if args.prior != "uniform" and (
@@ -235,13 +237,23 @@ def _load_run(
     try:
         if args.source == "pretrained":
             model = load_pretrained(args.architecture, args.metric, run)
-            return model, f"{args.architecture}-{args.metric}-{run}-{description}"
-        model = load_checkpoint(args.architecture, args.no_update, run)
-        return model, f"{_checkpoint_name(run)}-{description}"
+            name = f"{args.architecture}-{args.metric}-{run}-{description}"
+        else:
+            model = load_checkpoint(args.architecture, args.no_update, run)
+            name = f"{_checkpoint_name(run)}-{description}"
     except (PretrainedUnavailableError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except ValueError as err:  # an unreadable checkpoint
         raise DataError(str(err)) from None
+    if Decoding.of(args.decode).method.direct:
+        from compressai_hqa.zoo.mmse import attach_mmse
+
+        try:
+            attach_mmse(model, args.mmse, shipped=args.source == "pretrained")
+            model.mmse_decoders(args.decode)
+        except ValueError as err:
+            raise UsageError(f"{err} (here: --mmse PATH)") from None
+    return model, name
 
 
 def _check_model(model: nn.Module, images: EvalImages, classifier: bool) -> None:

@@ -14,6 +14,11 @@ Subcommands (each writes one PNG, ``--output``):
 * ``rate-perception``: bits per image vs rFID, class-error and MSE from
   ``python -m compressai_hqa.eval_model`` JSON files.
 
+``layers``, ``interpolate`` and ``codes`` decode by ``--decode`` (any of
+:data:`~compressai_hqa.decoding.DECODE_MODES`, ``--seed`` for the stochastic
+ones); ``diversity --with-mmse`` adds a column of MMSE decodes. ``mmse`` uses the
+shipped MMSE decoders with ``--pretrained``, ``--mmse PATH`` with a checkpoint.
+
 The model is ``--checkpoint PATH`` (an HQA state dict or training checkpoint) or
 ``--pretrained [--config mnist]``; the images ``--dataset mnist:<root>`` or a
 folder of equally sized images, by default the 100 MNIST test digits embedded in
@@ -43,7 +48,7 @@ from compressai_hqa.commands import (
     run_command,
 )
 from compressai_hqa.datasets import COLOR_MODES
-from compressai_hqa.decoding import Decoding
+from compressai_hqa.decoding import DECODE_MODES, Decoding
 from compressai_hqa.figures.grid import GridLayout
 from compressai_hqa.models import HQA
 
@@ -82,7 +87,25 @@ def setup_args() -> argparse.ArgumentParser:
     group.add_argument(
         "--config", default="mnist", help="config of --pretrained (default: mnist)"
     )
+    group.add_argument(
+        "--mmse",
+        default=None,
+        metavar="PATH",
+        help="MMSE decoders of --checkpoint for --decode mmse (from python -m "
+        "compressai_hqa.training.mmse; --pretrained brings its own)",
+    )
     group.add_argument("--cuda", action="store_true", help="run on CUDA")
+    decode = argparse.ArgumentParser(add_help=False)
+    group = decode.add_argument_group("decoding")
+    group.add_argument(
+        "--decode",
+        choices=DECODE_MODES,
+        default="argmin",
+        help="decoding mode (compressai_hqa.decoding; default: %(default)s)",
+    )
+    group.add_argument(
+        "--seed", type=int, default=0, help="seed of stochastic decoding (0)"
+    )
     images = argparse.ArgumentParser(add_help=False)
     group = images.add_argument_group("images")
     group.add_argument(
@@ -114,7 +137,7 @@ def setup_args() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "layers",
-        parents=[model, images, layout],
+        parents=[model, decode, images, layout],
         help="reconstructions at every layer (Table 2)",
     )
     _add_image_choice(p, num=8)
@@ -122,7 +145,7 @@ def setup_args() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "interpolate",
-        parents=[model, images, layout],
+        parents=[model, decode, images, layout],
         help="interpolation of top-layer z_e (Tables 4, 8)",
     )
     p.add_argument(
@@ -134,7 +157,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_int_list, default=None, help="e.g. 3,4,5")
 
     p = sub.add_parser(
-        "codes", parents=[model, layout], help="decodes of all top codes (Figure 4)"
+        "codes",
+        parents=[model, decode, layout],
+        help="decodes of all top codes (Figure 4)",
     )
     p.add_argument("--layer", type=int, default=None, help="default: top layer")
     p.add_argument("--size", type=int, default=None, help="image side (config's)")
@@ -155,6 +180,9 @@ def setup_args() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="draws from each posterior's logits divided by this (1, the paper's)",
+    )
+    p.add_argument(
+        "--with-mmse", action="store_true", help="add a column of MMSE decodes"
     )
 
     p = sub.add_parser(
@@ -202,7 +230,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "layers":
         images = _images(args, model, args.indices or list(range(args.num)))
         image = figs.layers_figure(
-            model, images, _layout(args, LABEL_WIDTH), args.layers
+            model, images, _layout(args, LABEL_WIDTH), args.layers, _decoding(args)
         )
     elif args.command == "interpolate":
         images = _images(args, model, list(args.pair))
@@ -213,10 +241,11 @@ def _run(args: argparse.Namespace) -> None:
             _layout(args, LABEL_WIDTH),
             steps=args.steps,
             layers=args.layers,
+            decoding=_decoding(args),
         )
     elif args.command == "codes":
         image = figs.codes_figure(
-            model, _layout(args), args.layer, args.size, args.columns
+            model, _layout(args), args.layer, args.size, args.columns, _decoding(args)
         )
     else:
         images = _images(args, model, args.indices or list(range(args.num)))
@@ -228,9 +257,14 @@ def _run(args: argparse.Namespace) -> None:
             average_of=args.average_of,
             layer=args.layer,
             decoding=Decoding("sample", args.temperature, seed=args.seed),
+            mmse=args.with_mmse,
         )
     image.save(args.output)
     print(f"wrote {args.output} ({image.width}x{image.height})", file=sys.stderr)
+
+
+def _decoding(args: argparse.Namespace) -> Decoding:
+    return Decoding(args.decode, seed=args.seed)
 
 
 def _layout(
@@ -241,11 +275,13 @@ def _layout(
 
 def _load_model(args: argparse.Namespace) -> HQA:
     from compressai_hqa.families import FAMILIES
+    from compressai_hqa.zoo.mmse import attach_mmse
 
     if not args.checkpoint and args.config not in FAMILIES:
         raise UsageError(f"unknown config {args.config!r} (one of {list(FAMILIES)})")
     state_dict = load_state_dict(args.checkpoint, args.config)
     model = HQA.from_state_dict(state_dict)
+    attach_mmse(model, args.mmse, shipped=not args.checkpoint)
     return model.to(cuda_or_cpu(args.cuda)).eval()
 
 

@@ -165,13 +165,15 @@ class HQA(HQAStack):
         Args:
             strings: ``[[bytes per image]]``.
             shape: the original (H, W).
-            decoding: how the lower layers re-quantise (see :meth:`decode`).
+            decoding: how the lower layers re-quantise, or ``"mmse"`` (see
+                :meth:`decode`); the same stream decodes by every mode.
 
         Raises:
             CorruptStreamError: ``strings`` or ``shape`` are malformed, or a
                 stream is not a valid stream of the codes of an image of
                 ``shape`` (checked before the native decoder runs).
-            ValueError: a layer cannot decode by the decoding's mode.
+            ValueError: a layer cannot decode by the decoding's mode, or
+                ``"mmse"`` without an MMSE decoder (:meth:`set_mmse`).
         """
         decoding = Decoding.of(decoding)
         if (
@@ -212,7 +214,8 @@ class HQA(HQAStack):
         weights. Builds no new layer (and so draws no random numbers). The new
         model's ``training`` flag copies this one's, but the shared layers keep
         their modes: call ``.train()`` or ``.eval()`` on the result to change
-        them. Learnt priors of the kept layers are copied.
+        them. Learnt priors of the kept layers and the MMSE decoders
+        (:meth:`set_mmse`) are kept.
         """
         if not 1 <= num_layers <= self.num_layers:
             raise ValueError(
@@ -224,6 +227,7 @@ class HQA(HQAStack):
         model._code_priors = {
             k: v for k, v in self._code_priors.items() if k <= num_layers
         }
+        model._keep_mmse(self.mmse_source)  # same layers: no need to check
         model.training = self.training  # nn.Module.train() would recurse
         return model
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 import torch.nn as nn
@@ -18,7 +19,21 @@ from compressai_hqa.decoding import Decoding
 from compressai_hqa.families import get_config
 from compressai_hqa.models.layer import HQALayer
 
-__all__ = ["HQAStack"]
+if TYPE_CHECKING:
+    from compressai_hqa.models.mmse import MMSEDecoders
+
+__all__ = ["HQAStack", "MMSESource"]
+
+#: What :meth:`HQAStack.set_mmse` takes: MMSE decoders, or a function that
+#: loads them for the stack it is given (called on first use).
+MMSESource: TypeAlias = "MMSEDecoders | Callable[[HQAStack], MMSEDecoders]"
+
+#: How to get MMSE decoders, for the error of a model without them.
+_MMSE_HINT = (
+    "train them with python -m compressai_hqa.training.mmse and attach them with "
+    "model.set_mmse(compressai_hqa.zoo.mmse.mmse_decoders(model, PATH)); the "
+    "pretrained zoo models (compressai_hqa.zoo.hqa(pretrained=True)) carry theirs"
+)
 
 
 class HQAStack(CompressionModel):
@@ -71,6 +86,7 @@ class HQAStack(CompressionModel):
     def _setup(self, config: HQAConfig, layers: nn.ModuleList) -> None:
         self.config = config
         self.layers = layers
+        self.set_mmse(None)
 
     # ------------------------------------------------------------- properties
     @property
@@ -190,19 +206,24 @@ class HQAStack(CompressionModel):
             decoding: how lower layers re-quantise, a
                 :class:`~compressai_hqa.decoding.Decoding` or a mode name:
                 ``"argmin"`` (deterministic, the default), ``"sample"`` (a draw
-                from each posterior) or ``"average"`` (the mean of
-                ``num_samples`` sampled decodes, paper Figure 6).
+                from each posterior), ``"average"`` (the mean of
+                ``num_samples`` sampled decodes, paper Figure 6) or ``"mmse"``
+                (no walk: the MMSE decoder of the top layer, see
+                :meth:`set_mmse`; least squared error, deterministic).
             size: crop the output to this (H, W).
 
         Raises:
-            ValueError: ``indices`` are not (B, h, w), or a layer cannot decode
-                by the mode (an EMA codebook draws nothing).
+            ValueError: ``indices`` are not (B, h, w), a layer cannot decode
+                by the mode (an EMA codebook draws nothing), or ``"mmse"``
+                without an MMSE decoder of the top layer.
         """
         if indices.dim() != 3:
             raise ValueError(f"indices must be (B, h, w), got {tuple(indices.shape)}")
-        return Decoding.of(decoding).decode(
-            lambda walk: self._walk(indices, walk, size)
-        )
+        decoding = Decoding.of(decoding)
+        if decoding.method.direct:
+            decoders = self.mmse_decoders(decoding.mode)
+            return decoders(indices.to(self.device), self.num_layers, size)
+        return decoding.decode(lambda walk: self._walk(indices, walk, size))
 
     def reconstruct(
         self,
@@ -238,6 +259,62 @@ class HQAStack(CompressionModel):
         if size is not None:
             h = h[..., : size[0], : size[1]]
         return h
+
+    # ---------------------------------------------------------- MMSE decoders
+    def set_mmse(self, source: MMSESource | None) -> None:
+        """Attaches the MMSE decoders that ``decoding="mmse"`` uses (None: none).
+
+        They are kept outside the module tree: the state dict, the parameters
+        and the weights fingerprint of files are the stack's alone, and the
+        same file decodes with or without them. :meth:`truncate` keeps them.
+
+        Args:
+            source: :class:`~compressai_hqa.models.mmse.MMSEDecoders` of this
+                stack (checked now), or a function ``source(stack)`` that loads
+                them (called on the first MMSE decode, e.g.
+                :func:`compressai_hqa.zoo.mmse.pretrained_mmse`), or None.
+
+        Raises:
+            ValueError: decoders trained on another stack's codes.
+        """
+        if isinstance(source, nn.Module):
+            source.check_stack(self)  # type: ignore[operator]
+        self._keep_mmse(source)
+
+    def _keep_mmse(self, source: MMSESource | None) -> None:
+        # a plain attribute, not a submodule: outside the state dict
+        object.__setattr__(self, "_mmse_source", source)
+
+    @property
+    def mmse_source(self) -> MMSESource | None:
+        """What :meth:`set_mmse` attached: decoders, their loader, or None."""
+        return self.__dict__["_mmse_source"]
+
+    def mmse_decoders(self, mode: str = "mmse") -> MMSEDecoders:
+        """The attached MMSE decoders (loaded now if a loader was attached), on
+        this stack's device, with one for the top layer.
+
+        Args:
+            mode: the decoding mode that needs them (for the error message).
+
+        Raises:
+            ValueError: none attached, none for the top layer, or the loader
+                failed (e.g. decoders of another stack).
+        """
+        source = self.mmse_source
+        if source is not None and not isinstance(source, nn.Module):
+            try:
+                self.set_mmse(source(self))  # checked against this stack
+            except (RuntimeError, OSError, ValueError) as err:
+                raise ValueError(f"could not load the MMSE decoders: {err}") from err
+            source = self.mmse_source
+        if source is None or self.num_layers not in source.layers:
+            what = "no MMSE decoders" if source is None else "none for its layer"
+            raise ValueError(
+                f"decoding mode {mode!r} needs the MMSE decoder of layer "
+                f"{self.num_layers}, and this model carries {what}: {_MMSE_HINT}"
+            )
+        return source.to(self.device)
 
     # ---------------------------------------------------------------- helpers
     def _check_image(self, x: Tensor) -> None:

@@ -19,6 +19,7 @@ from compressai_hqa.configs import HQAConfig
 from compressai_hqa.families import get_config, get_family
 from compressai_hqa.models import HQA, check_compatible
 
+from .mmse import attach_mmse
 from .pretrained import load_weights, pretrained_state_dict
 
 __all__ = [
@@ -37,6 +38,7 @@ def hqa(
     config: str | HQAConfig | None = None,
     progress: bool = True,
     weights: str | None = None,
+    mmse: str | None = None,
 ) -> HQA:
     """An HQA stack truncated at ``layer`` (the layer whose codes are sent).
 
@@ -53,6 +55,11 @@ def hqa(
         progress: show a progress bar when weights are downloaded.
         weights: a path or URL of a state dict to load instead of the shipped
             weights (URLs are cached by ``torch.hub``); implies ``pretrained``.
+        mmse: a path or URL of the MMSE decoders of these weights (from
+            ``python -m compressai_hqa.training.mmse``) for ``decoding="mmse"``.
+            Default: the shipped weights come with the shipped decoders, if
+            their family has some; other weights with none. Loaded on the
+            first MMSE decode (:meth:`~compressai_hqa.HQA.set_mmse`).
 
     Returns:
         The model, in eval mode when weights were loaded.
@@ -63,6 +70,8 @@ def hqa(
     """
     cfg = get_config("mnist" if config is None else config)
     if weights is None and not pretrained:
+        if mmse is not None:
+            raise ValueError("mmse decoders need trained weights (pretrained=True)")
         _check_layer(layer, cfg.num_layers, cfg.name)
         return HQA(cfg, num_layers=layer)
     if weights is not None:
@@ -74,6 +83,7 @@ def hqa(
         check_compatible(model.config, cfg, model.num_layers)
     _check_layer(layer, model.num_layers, "the weights")
     layer = model.num_layers if layer is None else int(layer)
+    attach_mmse(model, mmse, shipped=weights is None)
     return model.truncate(layer).eval()
 
 

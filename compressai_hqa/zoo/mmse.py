@@ -8,6 +8,8 @@ with ``weights_only=True``); how they were chosen and trained:
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 from compressai_hqa.models.mmse import MMSEDecoders
@@ -15,7 +17,7 @@ from compressai_hqa.models.stack import HQAStack
 
 from .pretrained import PretrainedUnavailableError, load_weights, shipped_weights_path
 
-__all__ = ["PRETRAINED_MMSE", "mmse_decoders", "pretrained_mmse"]
+__all__ = ["PRETRAINED_MMSE", "attach_mmse", "mmse_decoders", "pretrained_mmse"]
 
 # config name -> (file inside the package's ``zoo`` data folder, SHA-256 of the file)
 PRETRAINED_MMSE: dict[str, tuple[str, str]] = {
@@ -62,3 +64,25 @@ def mmse_decoders(stack: HQAStack, source: str | Path | None = None) -> MMSEDeco
         return pretrained_mmse(stack)
     state_dict = load_weights(source)
     return MMSEDecoders.from_state_dict(stack, state_dict).to(stack.device)
+
+
+def attach_mmse(
+    stack: HQAStack, source: str | Path | None = None, shipped: bool = True
+) -> HQAStack:
+    """Attaches MMSE decoders to ``stack``, loaded on its first MMSE decode.
+
+    Args:
+        stack: the stack (its truncations keep what is attached).
+        source: a path or URL of MMSE decoders (:func:`mmse_decoders`).
+        shipped: without ``source``, attach the shipped decoders of the stack's
+            config, if there are some (for the shipped weights).
+
+    Returns:
+        ``stack``, with :meth:`~compressai_hqa.HQA.set_mmse` done (nothing
+        attached when there is no ``source`` and nothing to ship).
+    """
+    if source is not None:
+        stack.set_mmse(functools.partial(mmse_decoders, source=source))
+    elif shipped and stack.config.name in PRETRAINED_MMSE:
+        stack.set_mmse(pretrained_mmse)
+    return stack
