@@ -21,7 +21,8 @@ from compressai_hqa.codec.api import (
     decompress_images,
     weights_fingerprint,
 )
-from compressai_hqa.codec.cli import to_uint8
+from compressai_hqa.codec.batching import chunk_size, image_bytes, run_chunk
+from compressai_hqa.codec.commands import to_uint8
 from compressai_hqa.datasets import load_mnist, sample_digits
 from compressai_hqa.eval_model.data import EvalImages
 from compressai_hqa.eval_model.evaluate import EvalOptions, evaluate
@@ -117,11 +118,18 @@ def test_one_file_decodes_with_every_mode(stack: HQA, digits: torch.Tensor) -> N
     assert weights_fingerprint(model) == weights_fingerprint(bare)
     assert model.state_dict().keys() == bare.state_dict().keys()
     codes = model.quantize(digits[:12])
+    size = tuple(digits.shape[-2:])
     for mode in DECODE_MODES:
         decoding = Decoding(mode, seed=0)
-        batch = 12 if decoding.stochastic else 5  # draws depend on the batches
-        images = torch.stack(decompress_images(data, model, decoding, batch_size=batch))
-        expected = model.decode(codes, decoding.bound(), digits.shape[-2:])
+        images = torch.stack(decompress_images(data, model, decoding))
+        bound = decoding.bound()  # one random stream over the codec's chunks
+
+        def decode(c: torch.Tensor, bound: Decoding = bound) -> torch.Tensor:
+            return model.decode(c, bound, size)
+
+        chunk = chunk_size(image_bytes(model, *size, mode))
+        expected = torch.cat([run_chunk(decode, codes[i : i + chunk], chunk)
+                              for i in range(0, len(codes), chunk)])  # fmt: skip
         torch.testing.assert_close(images, expected, rtol=0, atol=1e-6)
 
 
