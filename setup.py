@@ -80,7 +80,7 @@ setup(
         "test": TEST_REQUIRES + FID_REQUIRES + ["matplotlib"],
         "fid": FID_REQUIRES,
         "figures": ["matplotlib"],
-        "frontier": FID_REQUIRES + ["matplotlib", "pillow-jxl-plugin>=1.3"],
+        "frontier": [*FID_REQUIRES, "matplotlib", "pillow-jxl-plugin>=1.3"],
         "tensorboard": ["tensorboard"],
     },
     classifiers=[
