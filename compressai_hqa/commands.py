@@ -43,6 +43,7 @@ __all__ = [
     "CommandParser",
     "DataError",
     "UsageError",
+    "attach_mmse_decoders",
     "cuda_or_cpu",
     "fail",
     "load_state_dict",
@@ -197,6 +198,24 @@ def cuda_or_cpu(cuda: bool) -> Any:
     if cuda and not torch.cuda.is_available():
         print("warning: CUDA is not available, running on CPU", file=sys.stderr)
     return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
+
+
+def attach_mmse_decoders(
+    model: Any, path: str | None, shipped: bool, mode: str
+) -> None:
+    """Gives ``model`` the MMSE decoders of ``path`` (``--mmse``), or the shipped
+    ones when ``shipped``, and checks that ``mode`` can decode with them.
+
+    Raises:
+        UsageError: no decoders for the model's top layer, or ones that do not fit.
+    """
+    from compressai_hqa.zoo.mmse import attach_mmse
+
+    try:
+        attach_mmse(model, path, shipped=shipped)
+        model.mmse_decoders(mode)
+    except ValueError as err:
+        raise UsageError(f"{err} (here: --mmse PATH)") from None
 
 
 def load_state_dict(weights: str | None, family: str | None = None) -> dict:

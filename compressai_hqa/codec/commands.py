@@ -46,6 +46,7 @@ from compressai_hqa.codec.sources import expand_sources, iter_images
 from compressai_hqa.commands import (
     DataError,
     UsageError,
+    attach_mmse_decoders,
     load_state_dict,
     progress_bar,
     resolve_device,
@@ -163,17 +164,6 @@ def _warn_size(model: HQA, named: Iterator[tuple[str, Tensor]]) -> Iterator[Tens
 
 
 # --------------------------------------------------------------- decompress
-def _attach_mmse(model: Any, path: str | None, shipped: bool, mode: str) -> None:
-    """Gives ``model`` the MMSE decoders of ``path`` (or the shipped ones)."""
-    from compressai_hqa.zoo.mmse import attach_mmse
-
-    try:
-        attach_mmse(model, path, shipped=shipped)
-        model.mmse_decoders(mode)
-    except ValueError as err:
-        raise UsageError(f"{err} (here: --mmse PATH)") from None
-
-
 def decompress(args: argparse.Namespace) -> None:
     """``compressai-hqa decompress``."""
     _deprecations(args)
@@ -203,7 +193,9 @@ def decompress(args: argparse.Namespace) -> None:
         check_name=not args.force,
     )
     if decoding.method.direct:
-        _attach_mmse(model, args.mmse, shipped=args.weights is None, mode=args.decode)
+        attach_mmse_decoders(
+            model, args.mmse, shipped=args.weights is None, mode=args.decode
+        )
     check_decode_memory(
         model, header, decoding.mode, args.max_memory, args.context_prior
     )

@@ -21,7 +21,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from compressai_hqa.commands import DataError, UsageError, cuda_or_cpu
+from compressai_hqa.commands import (
+    DataError,
+    UsageError,
+    attach_mmse_decoders,
+    cuda_or_cpu,
+)
 from compressai_hqa.decoding import Decoding
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
 from compressai_hqa.eval_model.evaluate import MSSSIM_MIN_SIDE, EvalOptions, evaluate
@@ -246,13 +251,8 @@ def _load_run(
     except ValueError as err:  # an unreadable checkpoint
         raise DataError(str(err)) from None
     if Decoding.of(args.decode).method.direct:
-        from compressai_hqa.zoo.mmse import attach_mmse
-
-        try:
-            attach_mmse(model, args.mmse, shipped=args.source == "pretrained")
-            model.mmse_decoders(args.decode)
-        except ValueError as err:
-            raise UsageError(f"{err} (here: --mmse PATH)") from None
+        shipped = args.source == "pretrained"
+        attach_mmse_decoders(model, args.mmse, shipped, args.decode)
     return model, name
 
 
