@@ -3,6 +3,9 @@ alone, chunks that fit a memory budget decided before anything is allocated."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from functools import partial
 from pathlib import Path
 
@@ -22,10 +25,13 @@ from compressai_hqa.codec import (
 from compressai_hqa.codec.batching import (
     CHUNK_BYTES,
     MAX_CHUNK,
+    Chunk,
     check_budget,
     chunk_size,
     image_bytes,
     run_chunk,
+    run_chunks,
+    workers,
 )
 from compressai_hqa.codec.commands import to_uint8
 from compressai_hqa.codec.format import Header, ImageSize
@@ -60,6 +66,44 @@ def test_a_chunk_is_padded_with_copies_and_runs_on_one_thread(threads) -> None:
             run_chunk(fn, bad, 5)
     assert chunk_size(1) == MAX_CHUNK and chunk_size(CHUNK_BYTES) == 1
     assert chunk_size(10 * CHUNK_BYTES) == 1 and chunk_size(CHUNK_BYTES // 3) == 3
+
+
+def test_chunks_run_side_by_side_in_rounds_that_fit_the_budget(threads) -> None:
+    """run_chunks: results in order and equal to run_chunk's; up to `workers`
+    chunks at once (on other threads, one intra-op thread, gradients off), a round
+    never over the budget; the caller's thread count restored after."""
+    torch.set_num_threads(2)
+    lock, running, log = threading.Lock(), [0], []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        with lock:
+            running[0] += 1
+            log.append((running[0], torch.get_num_threads(), torch.is_grad_enabled(),
+                        threading.current_thread() is threading.main_thread()))  # fmt: skip
+        time.sleep(0.2)  # long enough for a second worker to start
+        with lock:
+            running[0] -= 1
+        return x * 3
+
+    items = [torch.full((n, 2), float(i)) for i, n in enumerate((4, 1, 4, 2, 3))]
+    expected = [run_chunk(fn, x, 4) for x in items]
+    log.clear()
+    jobs = [Chunk(fn, x, 4, need=10) for x in items]
+    out = list(run_chunks(jobs, workers=2))
+    assert all(torch.equal(a, b) for a, b in zip(out, expected, strict=True))
+    assert max(n for n, *_ in log) == 2  # two at once
+    assert all(t == 1 and not grad and not main for _, t, grad, main in log)
+    assert torch.get_num_threads() == 2
+    log.clear()
+    out = list(run_chunks(jobs, workers=3, budget=15))  # 2 x 10 > 15
+    assert all(torch.equal(a, b) for a, b in zip(out, expected, strict=True))
+    assert max(n for n, *_ in log) == 1
+    log.clear()
+    list(run_chunks(jobs, workers=1))
+    assert all(main for *_, main in log)  # one after another on this thread
+    assert workers(torch.device("cpu"), True) == 2
+    assert workers(torch.device("cpu"), False) == 1  # stochastic: one stream
+    assert workers(torch.device("meta"), True) == 1
 
 
 def _tiny_file(sizes) -> tuple[HQA, bytes]:

@@ -6,8 +6,10 @@ layer) and writes one file under the uniform, learned or context prior
 validates a file against the model and returns the codes; ``decode_images``
 turns them back into images with the model's decoder. Both run the network as
 :mod:`compressai_hqa.codec.batching` says: images of one size in fixed chunks on
-one thread, so that an image's codes and pixels do not depend on the other
-images, and within a memory budget decided before anything is allocated
+one intra-op thread (several chunks at once, each on a thread of its own, where
+the work is deterministic), so that an image's codes and pixels do not depend on
+the other images or the caller's thread count, and within a memory budget
+decided before anything is allocated
 (``max_memory``). The decoded image of ``x`` is ``model.decode(model.quantize(c),
 decoding)[0]`` for ``c`` the chunk of ``x`` and copies of it (one thread; see
 ``run_chunk``). The context prior's entropy coding is per file (all maps
@@ -17,7 +19,7 @@ its probabilities integers: its codes do not depend on the chunks either.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -30,12 +32,14 @@ from torch import Tensor
 
 from compressai_hqa.codec.batching import (
     DEFAULT_MAX_MEMORY,
+    Chunk,
     ChunkSizes,
     MemoryLimitError,
     check_budget,
     format_bytes,
-    run_chunk,
+    run_chunks,
     runs,
+    workers,
 )
 from compressai_hqa.codec.context import ContextPrior, context_model, payload_coder
 from compressai_hqa.codec.fingerprint import model_name, weights_fingerprint
@@ -169,20 +173,28 @@ def compress_images(
                 check_budget(model, [size[:2]], "encode", max_memory)
             yield size, image
 
-    for size, batch in runs(checked(images), chunks.__getitem__):
-        x = torch.stack(batch).to(device)
-        check_pixels(x)
-        indices = run_chunk(model.quantize, x, chunks[size])
-        flat = indices.reshape(len(batch), -1).to("cpu", torch.int64).numpy()
+    sent: deque[tuple[ImageSize, int]] = deque()
+
+    def jobs() -> Iterator[Chunk]:
+        for size, batch in runs(checked(images), chunks.__getitem__):
+            x = torch.stack(batch).to(device)
+            check_pixels(x)
+            sent.append((size, len(batch)))
+            yield Chunk(model.quantize, x, chunks[size], chunks.need(size))
+
+    budget = None if max_memory is None else max_memory - OVERHEAD
+    for indices in run_chunks(jobs(), workers(device, True), budget):
+        size, count = sent.popleft()
+        flat = indices.reshape(count, -1).to("cpu", torch.int64).numpy()
         total += flat.size
         if total > MAX_CODES:
             raise ValueError(f"too many codes for one file (at most {MAX_CODES})")
         if isinstance(coder, ContextCoder):
             _check_entropy_memory(coder.encode_bytes(total), "encoding", max_memory)
-        sizes.extend([size] * len(batch))
+        sizes.extend([size] * count)
         codes.append(flat.reshape(-1).astype(np.uint16))  # K <= 2^15
         if progress is not None:
-            progress.update(len(batch))
+            progress.update(count)
     if not sizes:
         raise ValueError("no images to compress")
     header = Header(
@@ -318,10 +330,14 @@ def check_decode_memory(
         if isinstance(coder, ContextCoder):
             need = _context_decode_bytes(coder, header)
             _check_entropy_memory(need, "decoding", max_memory)
-    per_code = _INDEX_BYTES + (_LIST_ITEM_BYTES if header.prior == "learned" else 0)
-    extra = per_code * header.total_codes + _VIEW_BYTES * header.count
     sizes = {(s.height, s.width) for s in set(header.sizes)}
-    check_budget(model, sizes, mode, max_memory, extra)
+    check_budget(model, sizes, mode, max_memory, _decode_extra(header))
+
+
+def _decode_extra(header: Header) -> int:
+    """Bytes held while the chunks are decoded: the file's codes and views."""
+    per_code = _INDEX_BYTES + (_LIST_ITEM_BYTES if header.prior == "learned" else 0)
+    return per_code * header.total_codes + _VIEW_BYTES * header.count
 
 
 @torch.no_grad()
@@ -348,9 +364,19 @@ def decode_images(
     decoding = Decoding.of(decoding).bound()
     check_decode_memory(model, header, decoding.mode, max_memory)
     chunks = ChunkSizes(model, decoding.mode)
-    for size, batch in runs(zip(header.sizes, codes, strict=True), chunks.__getitem__):
-        decode = partial(model.decode, decoding=decoding, size=size[:2])
-        x_hat = run_chunk(decode, torch.stack(batch).to(model.device), chunks[size])
+
+    def jobs() -> Iterator[Chunk]:
+        items = zip(header.sizes, codes, strict=True)
+        for size, batch in runs(items, chunks.__getitem__):
+            decode = partial(model.decode, decoding=decoding, size=size[:2])
+            x = torch.stack(batch).to(model.device)
+            yield Chunk(decode, x, chunks[size], chunks.need(size))
+
+    count = workers(model.device, not decoding.stochastic)
+    budget = None
+    if max_memory is not None:
+        budget = max_memory - OVERHEAD - _decode_extra(header)
+    for x_hat in run_chunks(jobs(), count, budget):
         yield from x_hat.float().cpu().unbind(0)
 
 

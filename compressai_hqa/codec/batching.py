@@ -15,6 +15,13 @@ in, its neighbours, its position or the caller's thread count
 measures the cost). Sampled decoding draws from one generator chunk after
 chunk, so its draws depend on the file's image order too, as they always have.
 
+**Threads.** One intra-op thread per chunk does not mean one core: deterministic
+work (encoding, argmin and mmse decoding) runs up to :func:`workers` chunks at
+once, each on a Python thread of its own (:func:`run_chunks`); every chunk still
+runs the same one-thread kernels, so the results are the same bytes and pixels
+whatever the number of workers. Threads that wait for a busy core simply wait
+(no spinning intra-op barrier), so a busy machine costs throughput, not more.
+
 **Memory.** The chunk of an image size comes from
 :mod:`compressai_hqa.models.memory`'s estimate of one image's peak memory
 (:func:`image_bytes`): as many images as fit in :data:`CHUNK_BYTES`.
@@ -25,6 +32,8 @@ allocated, work whose chunks would need more than the budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,6 +48,7 @@ __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_MEMORY",
     "MAX_CHUNK",
+    "Chunk",
     "ChunkSizes",
     "MemoryLimitError",
     "check_budget",
@@ -46,8 +56,10 @@ __all__ = [
     "format_bytes",
     "image_bytes",
     "run_chunk",
+    "run_chunks",
     "runs",
     "single_thread",
+    "workers",
 ]
 
 #: The most images in one chunk (small images; larger ones go fewer at a time).
@@ -159,6 +171,21 @@ class ChunkSizes(dict):
         self[size] = chunk = chunk_size(per_image)
         return chunk
 
+    def need(self, size: tuple[int, ...]) -> int:
+        """Estimated peak bytes of one chunk of images of ``size``."""
+        return self[size] * image_bytes(self.model, size[0], size[1], self.operation)
+
+
+def _padded(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tensor:
+    n = len(items)
+    if not 1 <= n <= chunk:
+        raise ValueError(f"a chunk holds 1 to {chunk} items, got {n}")
+    if n < chunk:
+        pad = items[:1].expand(chunk - n, *items.shape[1:])
+        items = torch.cat([items, pad])
+    with torch.no_grad():  # thread-local: a worker thread starts with gradients on
+        return fn(items)[:n]
+
 
 def run_chunk(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tensor:
     """``fn`` of ``items`` (at most ``chunk`` along dim 0) as one chunk of exactly
@@ -167,14 +194,72 @@ def run_chunk(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tens
     Raises:
         ValueError: ``items`` is empty or longer than ``chunk``.
     """
-    n = len(items)
-    if not 1 <= n <= chunk:
-        raise ValueError(f"a chunk holds 1 to {chunk} items, got {n}")
-    if n < chunk:
-        pad = items[:1].expand(chunk - n, *items.shape[1:])
-        items = torch.cat([items, pad])
     with single_thread():
-        return fn(items)[:n]
+        return _padded(fn, items, chunk)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One job of :func:`run_chunks`: ``run_chunk(fn, items, size)``, which needs
+    about ``need`` bytes at its peak."""
+
+    fn: Callable[[Tensor], Tensor]
+    items: Tensor
+    size: int
+    need: int = 0
+
+
+def workers(device: torch.device, deterministic: bool) -> int:
+    """Chunks :func:`run_chunks` may run at once: the caller's intra-op thread
+    count (``torch.get_num_threads()``) for deterministic work on the CPU, else 1
+    (a GPU runs one chunk at a time; stochastic decoding draws chunk after chunk
+    from one stream)."""
+    if device.type != "cpu" or not deterministic:
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+def run_chunks(
+    chunks: Iterable[Chunk], workers: int = 1, budget: int | None = None
+) -> Iterator[Tensor]:
+    """:func:`run_chunk` of each chunk, results in order.
+
+    Up to ``workers`` chunks run at once, each on a thread of its own with one
+    intra-op thread: the same kernels as one at a time, so the same results. A
+    round of chunks run together needs at most ``budget`` bytes (their ``need``
+    summed; a chunk alone may need more, :func:`check_budget` has allowed it).
+
+    Args:
+        chunks: the jobs, consumed lazily (a round at a time).
+        workers: most chunks at once (1: one after another on this thread).
+        budget: most bytes of a round (None: no limit).
+    """
+    if workers <= 1:
+        for c in chunks:
+            yield run_chunk(c.fn, c.items, c.size)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="hqa-chunk") as pool:
+        group: list[Chunk] = []
+        for c in chunks:
+            full = len(group) == workers
+            if group and (full or (budget is not None and _need(group, c) > budget)):
+                yield from _run_round(pool, group)
+                group = []
+            group.append(c)
+        if group:
+            yield from _run_round(pool, group)
+
+
+def _need(group: list[Chunk], extra: Chunk) -> int:
+    return sum(c.need for c in group) + extra.need
+
+
+def _run_round(pool: ThreadPoolExecutor, group: list[Chunk]) -> list[Tensor]:
+    """The chunks of ``group`` on the pool; one intra-op thread (process-wide)
+    from before the first starts until after the last ends."""
+    with single_thread():
+        futures = [pool.submit(_padded, c.fn, c.items, c.size) for c in group]
+        return [f.result() for f in futures]
 
 
 def format_bytes(count: int) -> str:
