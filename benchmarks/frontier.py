@@ -43,7 +43,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compressai_baselines import MODELS
-from frontier_hqa import HQA_DECODINGS, hqa_points
+from frontier_hqa import hqa_points
 from frontier_systems import (
     CLASSICAL,
     Point,
@@ -116,12 +116,38 @@ def kmeans_rows(path: Path) -> list[dict]:
     ]
 
 
-def add_rfid(row: dict, recon_path: Path, images: Tensor, n: int, cache: dict) -> None:
+def _tradeoff_row(row: dict, args: argparse.Namespace) -> Path | None:
+    """The trade-off benchmark's row file of an HQA point (same pixels), if any."""
+    name = row.get("tradeoff_row")
+    if name is None or args.tradeoff is None:
+        return None
+    return args.tradeoff / "rows" / f"{name}.json"
+
+
+def add_rfid(
+    row: dict,
+    recon_path: Path,
+    images: Tensor,
+    args: argparse.Namespace,
+    cache: dict,
+) -> None:
+    """rFID of the point's first ``args.rfid_n`` reconstructions; for HQA points
+    the trade-off benchmark's value of the same row when it has one (the same
+    seeded pixels, :mod:`frontier_hqa`), and this one written back to it."""
     from compressai_hqa.eval_model.data import EvalImages
     from compressai_hqa.eval_model.rfid import reference_features, rfid
-    from compressai_hqa.metrics.inception import load_inception
+    from compressai_hqa.files import atomic_write
 
+    n, shared = args.rfid_n, _tradeoff_row(row, args)
+    if shared is not None and shared.is_file():
+        stored = json.loads(shared.read_text())
+        if str(n) in stored.get("rfid", {}):
+            row["rfid"], row["rfid_n"] = stored["rfid"][str(n)], n
+            row["rfid_source"] = f"tradeoff row {row['tradeoff_row']}"
+            return
     if "inception" not in cache:
+        from compressai_hqa.metrics.inception import load_inception
+
         cache["inception"] = load_inception()
         ids = tuple(f"mnist-test/{i:05d}" for i in range(len(images)))
         cache["reference"] = reference_features(
@@ -132,6 +158,10 @@ def add_rfid(row: dict, recon_path: Path, images: Tensor, n: int, cache: dict) -
         list(x_hat[:n]), cache["reference"], cache["inception"], progress=True
     )
     row["rfid_n"] = n
+    if shared is not None and shared.is_file():
+        stored = json.loads(shared.read_text())
+        stored.setdefault("rfid", {})[str(n)] = row["rfid"]
+        atomic_write(shared, (json.dumps(stored, indent=2) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=SYSTEMS)
     p.add_argument("--rfid-n", type=int, default=1000)
+    p.add_argument(
+        "--tradeoff",
+        type=Path,
+        default=None,
+        help="benchmarks/tradeoff.py's output folder: HQA rFIDs shared with its rows",
+    )
     p.add_argument(
         "--temperature",
         type=float,
@@ -179,14 +215,14 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         path = args.output / f"{slug(row['system'], row['setting'])}.json"
         if "rfid" not in row and args.rfid_n:
-            add_rfid(row, path.with_suffix(".npy"), images, args.rfid_n, cache)
+            add_rfid(row, path.with_suffix(".npy"), images, args, cache)
             path.write_text(json.dumps(row, indent=1) + "\n")
             print(f"rFID {row['system']} {row['setting']}: {row['rfid']:.1f}")
     if "kmeans" in args.systems:
         rows += kmeans_rows(ROOT / "zoo" / "results" / "kmeans" / "mnist-test.json")
     from frontier_report import write_report
 
-    write_report(rows, args, HQA_DECODINGS)
+    write_report(rows, args, tuple(MODELS))
 
 
 if __name__ == "__main__":

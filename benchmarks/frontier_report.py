@@ -9,7 +9,7 @@ import sys
 
 from pathlib import Path
 
-__all__ = ["expand_hqa", "write_report"]
+__all__ = ["expand_hqa", "targets", "write_report"]
 
 METRICS = (
     ("mse", "MSE", False),
@@ -57,6 +57,19 @@ def _table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _series(row: dict) -> str | None:
+    """The plot line of a row: HQA per decoding under the context prior (and
+    argmin under the uniform prior), each other system as it is."""
+    system = row["system"]
+    if not system.startswith("hqa"):
+        return system
+    prior = system.removeprefix("hqa (").removesuffix(" prior)")
+    decoding = row["setting"].split(", ", 1)[1]
+    if prior == "context" or (prior == "uniform" and decoding == "argmin"):
+        return f"HQA {decoding} ({prior})"
+    return None
+
+
 def _plots(rows: list[dict], results: Path) -> list[Path]:
     import matplotlib
 
@@ -64,19 +77,21 @@ def _plots(rows: list[dict], results: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
-    systems = sorted({r["system"] for r in rows})
+    series: dict[str, list[dict]] = {}
+    for r in rows:
+        name = _series(r)
+        if name is not None:
+            series.setdefault(name, []).append(r)
     for key, label, _ in METRICS:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for system in systems:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for name in sorted(series):
             pts = sorted(
-                (r["bits"], r[key])
-                for r in rows
-                if r["system"] == system and r.get(key) is not None
+                (r["bits"], r[key]) for r in series[name] if r.get(key) is not None
             )
             if not pts:
                 continue
-            style = "o-" if system.startswith("hqa") else "s--"
-            ax.plot(*zip(*pts, strict=True), style, label=system, markersize=4)
+            style = "o-" if name.startswith("HQA") else "s--"
+            ax.plot(*zip(*pts, strict=True), style, label=name, markersize=4)
         ax.set_xscale("log")
         if key == "mse":
             ax.set_yscale("log")
@@ -92,7 +107,73 @@ def _plots(rows: list[dict], results: Path) -> list[Path]:
     return paths
 
 
-def write_report(rows: list[dict], args: argparse.Namespace, decodings) -> None:
+def _hqa_layers(rows: list[dict]) -> dict[int, list[dict]]:
+    """HQA's rows under its best prior (the fewest bits), by layer."""
+    by_layer: dict[int, dict[str, list[dict]]] = {}
+    for r in rows:
+        if r["system"].startswith("hqa"):
+            by_layer.setdefault(r["layer"], {}).setdefault(r["system"], []).append(r)
+    return {
+        layer: min(priors.values(), key=lambda rs: rs[0]["bits"])
+        for layer, priors in by_layer.items()
+    }
+
+
+def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
+    """The issue's goals, checked from the rows: at <= 128 bits HQA's best mode
+    has lower rFID and class error than every CompressAI point at equal or higher
+    rate (up to 128 bits); at <= 32 bits its mmse decoding has lower MSE than
+    every CompressAI point at equal or higher rate (up to 32 bits)."""
+    rivals = [r for r in rows if r["system"] in models]
+    lines = [
+        "| HQA layer | bits (best prior) | goal | HQA | best CompressAI in range "
+        "| verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for layer, hqa in sorted(_hqa_layers(rows).items(), reverse=True):
+        bits = hqa[0]["bits"]
+        for key, limit, mine in (
+            ("rfid", 128, min(hqa, key=lambda r: r.get("rfid") or 1e9)),
+            ("class_error", 128, min(hqa, key=lambda r: r["class_error"])),
+            ("mse", 32, next((r for r in hqa if r["decoding"] == "mmse"), None)),
+        ):
+            if bits > limit or mine is None or mine.get(key) is None:
+                continue
+            near = [
+                r
+                for r in rivals
+                if bits <= r["bits"] <= limit and r.get(key) is not None
+            ]
+            best = min(near, key=lambda r: r[key]) if near else None
+            if best is None:
+                theirs, verdict = "no CompressAI point in range", "n/a"
+            else:
+                met = mine[key] < best[key]
+                verdicts.append(met)
+                verdict = "met" if met else "**missed**"
+                theirs = (
+                    f"{_value(key, best[key])} ({best['system']}, "
+                    f"{best['bits']:.0f} bits)"
+                )
+            lines.append(
+                f"| {layer} | {bits:.1f} | {key.replace('_', ' ')} <= {limit} bits | "
+                f"{_value(key, mine[key])} ({mine['setting'].split(', ', 1)[1]}) | "
+                f"{theirs} | {verdict} |"
+            )
+    met = sum(verdicts)
+    return [*lines, "", f"{met} of {len(verdicts)} comparisons met (n/a not counted)."]
+
+
+def _value(key: str, value: float) -> str:
+    if key == "class_error":
+        return f"{100 * value:.2f} %"
+    return f"{value:.4f}" if key == "mse" else f"{value:.1f}"
+
+
+def write_report(
+    rows: list[dict], args: argparse.Namespace, models: tuple[str, ...]
+) -> None:
     rows = expand_hqa(rows)
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
@@ -108,6 +189,11 @@ def write_report(rows: list[dict], args: argparse.Namespace, decodings) -> None:
         f"rFID on the first {args.rfid_n} digits for every system.",
         "",
         *_table(rows),
+        "",
+        "## The goals (equal or higher rate: CompressAI points between HQA's "
+        "rate and the goal's limit)",
+        "",
+        *targets(rows, models),
         "",
     ]
     (results / "frontier.md").write_text("\n".join(lines))
