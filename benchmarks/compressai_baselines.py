@@ -189,8 +189,6 @@ def train(
 
     out.mkdir(parents=True, exist_ok=True)
     final = out / "final.json"
-    if final.exists():
-        return json.loads(final.read_text())
     config_path = out / "config.json"
     if config_path.exists():
         stored = json.loads(config_path.read_text())
@@ -198,6 +196,8 @@ def train(
             raise SystemExit(f"error: {out} holds a run of another config: {stored}")
     else:
         config_path.write_text(json.dumps(asdict(cfg), indent=1) + "\n")
+    if final.exists():
+        return json.loads(final.read_text())
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.N, cfg.M)

@@ -29,7 +29,14 @@ import torch
 
 from torch import Tensor
 
-__all__ = ["CLASSICAL", "Point", "classical_points", "compressai_points", "to_uint8"]
+__all__ = [
+    "CLASSICAL",
+    "Point",
+    "classical_points",
+    "compressai_points",
+    "compressai_setting",
+    "to_uint8",
+]
 
 
 @dataclass
@@ -132,6 +139,11 @@ def best_runs(runs: Path, name: str) -> list[dict]:
     return [best[k] for k in sorted(best)]
 
 
+def compressai_setting(config: dict) -> str:
+    """The table's setting of a CompressAI run."""
+    return f"lambda={config['lmbda']:g}, N={config['N']}, M={config['M']}"
+
+
 def compressai_points(
     images: Tensor, runs: Path, models: tuple[str, ...], batch_size: int = 500
 ) -> Iterator[Point]:
@@ -157,7 +169,7 @@ def compressai_points(
                 ideal += b
             yield Point(
                 name,
-                f"lambda={config['lmbda']:g}, N={n}, M={m}",
+                compressai_setting(config),
                 torch.cat(parts),
                 real,
                 ideal,

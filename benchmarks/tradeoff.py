@@ -39,7 +39,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tradeoff_report import card, figure, figure_n, markdown, rfid_n, targets
-from tradeoff_rows import DECODES, Row, load_row, measure_rfid, measure_row, save_row
+from tradeoff_rows import (
+    DECODES,
+    Row,
+    decode_row,
+    load_row,
+    measure_rfid,
+    measure_row,
+    save_row,
+)
 
 from compressai_hqa import HQA
 from compressai_hqa.eval_model.data import EvalImages, load_eval_images
@@ -99,6 +107,14 @@ def _measure(
         n = min(rfid_n(row.layer, stack.num_layers, args.rfid_n), len(x))
         if not args.rfid or str(n) in result["rfid"]:
             continue
+        same = _argmin_twin(stack, row, x, n, output)
+        if same is not None:  # the very pixels of the argmin row: its rFID
+            result["rfid"][str(n)] = same
+            save_row(output, row, result)
+            print(
+                f"{row.name}: argmin's pixels, rFID (n={n}) {same:.2f}", file=sys.stderr
+            )
+            continue
         if inception is None:
             from compressai_hqa.metrics.inception import load_inception
 
@@ -111,6 +127,23 @@ def _measure(
         result["rfid"][str(n)] = fid
         save_row(output, row, result)
         print(f"{row.name}: rFID (n={n}) {fid:.2f}", file=sys.stderr)
+
+
+def _argmin_twin(
+    stack: HQA, row: Row, x: torch.Tensor, n: int, output: Path
+) -> float | None:
+    """The argmin row's rFID at ``n`` if ``row`` decodes the first ``n`` digits to
+    exactly its pixels (a sampled decode of layer 1, which has no layer below to
+    sample), else None."""
+    if row.decode == "argmin":
+        return None
+    twin = Row(row.layer, "argmin", row.seed)
+    mine, theirs = load_row(output, row) or {}, load_row(output, twin) or {}
+    fid = (theirs.get("rfid") or {}).get(str(n))
+    if fid is None or mine.get("mse") != theirs.get("mse"):  # other pixels
+        return None
+    pixels = [decode_row(stack, r, x, n) for r in (row, twin)]
+    return fid if torch.equal(*pixels) else None
 
 
 @torch.no_grad()
