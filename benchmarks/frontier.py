@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", type=Path, required=True, help="MNIST root")
     p.add_argument(
-        "--runs", type=Path, required=True, help="compressai_baselines.py's runs folder"
+        "--runs",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="compressai_baselines.py runs folders (per lambda: lowest held-out loss)",
     )
     p.add_argument("--output", type=Path, required=True, help="cache of the points")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")

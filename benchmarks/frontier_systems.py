@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import json
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,27 +125,37 @@ def _compressai_batch(model, x: Tensor) -> tuple[Tensor, list[float], list[float
     return x_hat.clamp(0, 1), real, ideal.tolist()
 
 
-def best_runs(runs: Path, name: str) -> list[dict]:
+def best_runs(runs: Path | Sequence[Path], name: str) -> list[dict]:
     """For each lambda, the finished run of ``name`` with the lowest held-out loss
-    among the widths trained (``widths.json`` chose one at a single lambda; where
-    other widths ran too, the held-out digits pick per lambda)."""
+    among the widths and step counts trained in ``runs`` (one or more runs folders
+    of ``compressai_baselines.py``: ``widths.json`` chose one width at a single
+    lambda; where other widths or longer runs exist, the held-out digits pick per
+    lambda)."""
+    roots = [runs] if isinstance(runs, Path) else list(runs)
     best: dict[float, dict] = {}
-    for final in (runs / name).glob("N*-M*/lmbda-*/final.json"):
-        config = json.loads(final.read_text())
-        config["dir"] = final.parent
-        lmbda = config["lmbda"]
-        if lmbda not in best or config["heldout_loss"] < best[lmbda]["heldout_loss"]:
-            best[lmbda] = config
+    for root in roots:
+        for final in sorted((root / name).glob("N*-M*/lmbda-*/final.json")):
+            config = json.loads(final.read_text())
+            config["dir"] = final.parent
+            lmbda = config["lmbda"]
+            if (
+                lmbda not in best
+                or config["heldout_loss"] < best[lmbda]["heldout_loss"]
+            ):
+                best[lmbda] = config
     return [best[k] for k in sorted(best)]
 
 
 def compressai_setting(config: dict) -> str:
     """The table's setting of a CompressAI run."""
-    return f"lambda={config['lmbda']:g}, N={config['N']}, M={config['M']}"
+    return (
+        f"lambda={config['lmbda']:g}, N={config['N']}, M={config['M']}, "
+        f"{config['steps']} steps"
+    )
 
 
 def compressai_points(
-    images: Tensor, runs: Path, models: tuple[str, ...], batch_size: int = 500
+    images: Tensor, runs: Sequence[Path], models: tuple[str, ...], batch_size: int = 500
 ) -> Iterator[Point]:
     """Each model of ``models`` at every lambda trained in ``runs`` (its best width
     on the held-out digits, :func:`best_runs`)."""
