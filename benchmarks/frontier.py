@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compressai_baselines import MODELS
 from frontier_hqa import hqa_points
+from frontier_report import rate
 from frontier_systems import (
     CLASSICAL,
     Point,
@@ -91,7 +92,11 @@ def points(args: argparse.Namespace, images: Tensor) -> Iterator[Point]:
     if "classical" in args.systems:
         yield from classical_points(images, tuple(CLASSICAL))
     if "compressai" in args.systems:
-        yield from compressai_points(images, args.runs, tuple(MODELS))
+
+        def known(system: str, setting: str) -> bool:
+            return (args.output / f"{slug(system, setting)}.json").is_file()
+
+        yield from compressai_points(images, args.runs, tuple(MODELS), known=known)
     if "hqa" in args.systems:
         yield from hqa_points(images, args)
 
@@ -164,6 +169,12 @@ def add_rfid(
         stored = json.loads(shared.read_text())
         stored.setdefault("rfid", {})[str(n)] = row["rfid"]
         atomic_write(shared, (json.dumps(stored, indent=2) + "\n").encode())
+
+
+def _codes_nothing(row: dict) -> bool:
+    """A point whose codes carry under one bit per digit (a collapsed model)."""
+    ideal = row.get("ideal_bits")
+    return ideal is not None and ideal < 1.0
 
 
 def cached_rows(args: argparse.Namespace) -> list[dict]:
@@ -252,9 +263,13 @@ def main(argv: list[str] | None = None) -> None:
             f"{rows[-1]['bits']:8.1f} bits  MSE {rows[-1]['mse']:.4f}"
         )
     cache: dict = {}
-    for row in rows:
+    for row in sorted(rows, key=rate):  # the lowest rates first
         path = args.output / f"{slug(row['system'], row['setting'])}.json"
-        if "rfid" not in row and args.rfid_n:
+        if "rfid" not in row and args.rfid_n and _codes_nothing(row):
+            row["rfid_note"] = "codes nothing (one image for every digit): not measured"
+            path.write_text(json.dumps(row, indent=1) + "\n")
+            continue
+        if "rfid" not in row and args.rfid_n and "rfid_note" not in row:
             add_rfid(row, path.with_suffix(".npy"), images, args, cache)
             path.write_text(json.dumps(row, indent=1) + "\n")
             print(f"rFID {row['system']} {row['setting']}: {row['rfid']:.1f}")

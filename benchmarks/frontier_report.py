@@ -197,6 +197,8 @@ def _notes(rows: list[dict], models: tuple[str, ...]) -> list[str]:
         "would come close to the ideal column (-log2 of the likelihoods)." + flush,
         "Classical codecs: the whole file of each digit, headers included (what a "
         "user stores); their lowest settings cannot go lower.",
+        "rFID is not measured for points whose codes carry under 1 bit per digit "
+        "(a collapsed model decodes every digit to one image).",
     ]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import json
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class Point:
 
     system: str  # e.g. "webp", "bmshj2018-hyperprior", "hqa"
     setting: str  # e.g. "q=0", "lambda=1e-04", "layer 5, context, mmse"
-    x_hat: Tensor  # (N, 1, 32, 32) float in [0, 1]
+    x_hat: Tensor | None  # (N, 1, 32, 32) float in [0, 1]; None: cached
     bits: list[float]  # real bits per digit
     ideal_bits: list[float] | None = None
     notes: dict = field(default_factory=dict)
@@ -155,15 +155,23 @@ def compressai_setting(config: dict) -> str:
 
 
 def compressai_points(
-    images: Tensor, runs: Sequence[Path], models: tuple[str, ...], batch_size: int = 500
+    images: Tensor,
+    runs: Sequence[Path],
+    models: tuple[str, ...],
+    batch_size: int = 500,
+    known: Callable[[str, str], bool] | None = None,
 ) -> Iterator[Point]:
     """Each model of ``models`` at every lambda trained in ``runs`` (its best width
-    on the held-out digits, :func:`best_runs`)."""
+    on the held-out digits, :func:`best_runs`); a point ``known(model, setting)``
+    says is cached comes without reconstructions (``x_hat`` None)."""
     from compressai_baselines import build_model
     from tqdm import tqdm
 
     for name in models:
         for config in best_runs(runs, name):
+            if known is not None and known(name, compressai_setting(config)):
+                yield Point(name, compressai_setting(config), None, [])  # cached
+                continue
             n, m = config["N"], config["M"]
             model = build_model(name, n, m)
             state = torch.load(config["dir"] / "model.pth", weights_only=True)
