@@ -18,10 +18,16 @@ reconstructions, and rFID against the originals of the first ``--rfid-n`` digits
 * JPEG, WebP, AVIF and JPEG XL at their lowest settings.
 
 Every point is cached in ``--output`` (rerun the same command to continue after
-an interruption); the table and plots are written to ``--results``.
+an interruption; ``--report-only`` rewrites the table from the cache); the table
+and plots are written to ``--results``. ``--runs`` takes several runs folders
+(e.g. the sweep's and longer runs'): each lambda is scored at its run of lowest
+held-out loss. ``--tradeoff`` shares HQA's rFIDs with ``benchmarks/tradeoff.py``'s
+rows (the same seeded decodes). CompressAI is compared and plotted at its ideal
+bits (its real bytes pay a flush per digit; see the table's notes).
 
     python benchmarks/frontier.py --data-root ../shared/data \\
-        --runs ~/runs/compressai --output ~/runs/frontier
+        --runs ~/runs/compressai ~/runs/compressai-long --output ~/runs/frontier \\
+        --tradeoff ~/runs/tradeoff
 """
 
 from __future__ import annotations
