@@ -1,20 +1,18 @@
 """Images to ``.hqa`` files and back with an HQA model (what the CLI runs).
 
-``compress_images`` quantises images with the model (argmin codes of its top
-layer) and writes one file under the uniform, learned or context prior
-(:func:`~compressai_hqa.codec.context.payload_coder`); ``read_codes``
-validates a file against the model and returns the codes; ``decode_images``
-turns them back into images with the model's decoder. Both run the network as
-:mod:`compressai_hqa.codec.batching` says: images of one size in fixed chunks on
-one intra-op thread (several chunks at once, each on a thread of its own, where
-the work is deterministic), so that an image's codes and pixels do not depend on
-the other images or the caller's thread count, and within a memory budget
-decided before anything is allocated
-(``max_memory``). The decoded image of ``x`` is ``model.decode(model.quantize(c),
-decoding)[0]`` for ``c`` the chunk of ``x`` and copies of it (one thread; see
-``run_chunk``). The context prior's entropy coding is per file (all maps
-position by position, :class:`~compressai_hqa.entropy_models.ContextCoder`),
-its probabilities integers: its codes do not depend on the chunks either.
+``compress_images`` quantises images with the model (argmin codes of its top layer) and
+writes one file under the uniform, learned or context prior
+(:func:`~compressai_hqa.codec.context.payload_coder`); ``read_codes`` validates a file
+against the model and returns the codes; ``decode_images`` turns them back into images
+with the model's decoder. Both run the network as :mod:`compressai_hqa.codec.batching`
+says: fixed chunks of images of one size, each on one intra-op thread (several at once
+where the work is deterministic), so that an image's codes and pixels depend neither on
+the other images nor on the thread count, within a memory budget decided before anything
+is allocated (``max_memory``). The decoded image of ``x`` is
+``model.decode(model.quantize(c), decoding)[0]`` for ``c`` the chunk of ``x`` and copies
+of it (``run_chunk``). The context prior's entropy coding is per file (all maps position
+by position, :class:`~compressai_hqa.entropy_models.ContextCoder`), its probabilities
+integers: its codes do not depend on the chunks either.
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ from compressai_hqa.codec.batching import (
     runs,
     workers,
 )
+from compressai_hqa.codec.code_counts import count_codes, estimate_code_priors
 from compressai_hqa.codec.context import ContextPrior, context_model, payload_coder
 from compressai_hqa.codec.fingerprint import model_name, weights_fingerprint
 from compressai_hqa.codec.format import (
@@ -174,16 +173,9 @@ def compress_images(
             yield size, image
 
     sent: deque[tuple[ImageSize, int]] = deque()
-
-    def jobs() -> Iterator[Chunk]:
-        for size, batch in runs(checked(images), chunks.__getitem__):
-            x = torch.stack(batch).to(device)
-            check_pixels(x)
-            sent.append((size, len(batch)))
-            yield Chunk(model.quantize, x, chunks[size], chunks.need(size))
-
+    jobs = _encode_jobs(model, checked(images), chunks, sent)
     budget = None if max_memory is None else max_memory - OVERHEAD
-    for indices in run_chunks(jobs(), workers(device, True), budget):
+    for indices in run_chunks(jobs, workers(device, True), budget):
         size, count = sent.popleft()
         flat = indices.reshape(count, -1).to("cpu", torch.int64).numpy()
         total += flat.size
@@ -211,6 +203,21 @@ def compress_images(
         np.concatenate(codes), prior, coder.codebook_size, coder, shapes
     )
     return pack(header, payload)
+
+
+def _encode_jobs(
+    model: HQA,
+    images: Iterable[tuple[ImageSize, Tensor]],
+    chunks: ChunkSizes,
+    sent: deque[tuple[ImageSize, int]],
+) -> Iterator[Chunk]:
+    """The quantisation chunks of ``(size, image)`` pairs; each chunk's size and
+    image count appended to ``sent`` (its results come back in that order)."""
+    for size, batch in runs(images, chunks.__getitem__):
+        x = torch.stack(batch).to(model.device)
+        check_pixels(x)
+        sent.append((size, len(batch)))
+        yield Chunk(model.quantize, x, chunks[size], chunks.need(size))
 
 
 def _check_entropy_memory(need: int, what: str, max_memory: int | None) -> None:
@@ -391,34 +398,3 @@ def decompress_images(
     """All images of a ``.hqa`` file (see :func:`read_codes`, :func:`decode_images`)."""
     header, codes = read_codes(data, model, force, context_prior, max_memory)
     return list(decode_images(model, header, codes, decoding, max_memory))
-
-
-@torch.no_grad()
-def count_codes(model: HQA, images: Tensor, batch_size: int = 1024) -> Tensor:
-    """How often each top-layer code is the argmin code of ``images`` (K,) int64."""
-    counts = torch.zeros(model.codebook_size, dtype=torch.int64)
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(model.device)
-        codes = model.quantize(x).reshape(-1).cpu()
-        counts += torch.bincount(codes, minlength=len(counts))
-    return counts
-
-
-def estimate_code_priors(
-    stack: HQA, images: Tensor, batch_size: int = 1024
-) -> dict[int, tuple[int, ...]]:
-    """A learnt prior for every layer of ``stack``: floored 16-bit code frequencies.
-
-    Counts the argmin codes of ``images`` (e.g. the training split) at every
-    layer and quantises the counts with
-    :func:`~compressai_hqa.entropy_models.quantize_frequencies` (every code keeps
-    a frequency >= 1, so any code stays codable). Set them with
-    :meth:`HQA.set_code_prior`.
-    """
-    from compressai_hqa.entropy_models import quantize_frequencies
-
-    priors = {}
-    for layer in range(1, stack.num_layers + 1):
-        counts = count_codes(stack.truncate(layer).eval(), images, batch_size)
-        priors[layer] = quantize_frequencies(counts.tolist())
-    return priors
