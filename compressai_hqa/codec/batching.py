@@ -165,15 +165,19 @@ class ChunkSizes(dict):
     def __init__(self, model: HQA, operation: str) -> None:
         super().__init__()
         self.model, self.operation = model, operation
+        self._needs: dict[tuple[int, ...], int] = {}
 
     def __missing__(self, size: tuple[int, ...]) -> int:
         per_image = image_bytes(self.model, size[0], size[1], self.operation)
         self[size] = chunk = chunk_size(per_image)
+        self._needs[size] = chunk * per_image
         return chunk
 
     def need(self, size: tuple[int, ...]) -> int:
-        """Estimated peak bytes of one chunk of images of ``size``."""
-        return self[size] * image_bytes(self.model, size[0], size[1], self.operation)
+        """Estimated peak bytes of one chunk of images of ``size`` (computed with
+        its chunk, once per size)."""
+        self[size]  # fills the chunk and its need on first use
+        return self._needs[size]
 
 
 def _padded(fn: Callable[[Tensor], Tensor], items: Tensor, chunk: int) -> Tensor:
