@@ -95,16 +95,18 @@ def score(point: Point, images: Tensor, labels: Tensor, classifier, n: int) -> d
 
 
 def points(args: argparse.Namespace, images: Tensor) -> Iterator[Point]:
+    """Every system's points; those already cached in ``args.output`` come without
+    reconstructions (nothing re-encoded)."""
+
+    def known(system: str, setting: str) -> bool:
+        return (args.output / f"{slug(system, setting)}.json").is_file()
+
     if "classical" in args.systems:
-        yield from classical_points(images, tuple(CLASSICAL))
+        yield from classical_points(images, tuple(CLASSICAL), known=known)
     if "compressai" in args.systems:
-
-        def known(system: str, setting: str) -> bool:
-            return (args.output / f"{slug(system, setting)}.json").is_file()
-
         yield from compressai_points(images, args.runs, tuple(MODELS), known=known)
     if "hqa" in args.systems:
-        yield from hqa_points(images, args)
+        yield from hqa_points(images, args, known=known)
 
 
 def kmeans_rows(path: Path) -> list[dict]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -67,21 +67,33 @@ def row_of(layer: int, decoding: str, temperature: float) -> Row:
 
 
 @torch.no_grad()
-def hqa_points(images: Tensor, args: argparse.Namespace) -> Iterator[Point]:
+def hqa_points(
+    images: Tensor,
+    args: argparse.Namespace,
+    known: Callable[[str, str], bool] | None = None,
+) -> Iterator[Point]:
+    """The shipped stack at every layer and decoding; a layer whose points are all
+    ``known`` (cached) comes without reconstructions, its files not re-coded."""
     from compressai_hqa import zoo
 
     stack = zoo.hqa(pretrained=True).eval()
     for layer in range(stack.num_layers, 0, -1):
-        model = stack.truncate(layer).eval()
-        rates = _rates(model, images)
+        settings = {}
         for name in HQA_DECODINGS:
             if name == "sample" and layer == 1:  # no layer below: argmin's pixels
                 continue
-            row = row_of(layer, name, args.temperature)
-            x_hat = decode_row(stack, row, images, progress=True)
             setting = f"layer {layer}, {name}"
             if name == "sample":
                 setting += f" T={args.temperature:g}"
+            settings[name] = setting
+        if known is not None and all(known("hqa", s) for s in settings.values()):
+            yield from (Point("hqa", s, None, []) for s in settings.values())
+            continue
+        model = stack.truncate(layer).eval()
+        rates = _rates(model, images)
+        for name, setting in settings.items():
+            row = row_of(layer, name, args.temperature)
+            x_hat = decode_row(stack, row, images, progress=True)
             uniform = rates["uniform"]
             yield Point(
                 "hqa",

@@ -85,8 +85,13 @@ CLASSICAL = {
 }
 
 
-def classical_points(images: Tensor, codecs: tuple[str, ...]) -> Iterator[Point]:
-    """Each codec of ``codecs`` at each of its qualities on every digit."""
+def classical_points(
+    images: Tensor,
+    codecs: tuple[str, ...],
+    known: Callable[[str, str], bool] | None = None,
+) -> Iterator[Point]:
+    """Each codec of ``codecs`` at each of its qualities on every digit; a point
+    ``known(codec, setting)`` says is cached comes without reconstructions."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -99,6 +104,9 @@ def classical_points(images: Tensor, codecs: tuple[str, ...]) -> Iterator[Point]
         if name == "jxl":
             import pillow_jxl  # noqa: F401  (registers the JXL plugin)
         for quality in qualities:
+            if known is not None and known(name, f"q={quality}"):
+                yield Point(name, f"q={quality}", None, [])  # cached
+                continue
             bits, decoded = [], []
             for image in tqdm(
                 pixels, desc=f"{name} q={quality}", leave=False, disable=None

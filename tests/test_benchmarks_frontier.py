@@ -3,6 +3,7 @@ baselines it scores (benchmarks/compressai_baselines.py)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -259,3 +260,26 @@ def test_the_frontier_writes_one_table_and_three_plots(
         return [line for line in text.splitlines() if line.startswith("|")]
 
     assert rows(again) == rows(table) and len(rows(table)) > 3 * 14
+
+
+def test_a_rerun_codes_nothing_it_has_cached(tmp_path: Path) -> None:
+    """Points cached in --output come back without reconstructions: a rerun that
+    adds one CompressAI run re-encodes no classical digit and no HQA layer."""
+    import frontier
+
+    args = argparse.Namespace(
+        systems=("hqa", "classical"),
+        output=tmp_path,
+        runs=[tmp_path / "none"],
+        temperature=3.0,
+    )
+    images = torch.rand(3, 1, 32, 32)
+    first = list(frontier.points(args, images))
+    assert all(p.x_hat is not None for p in first) and len(first) > 14
+    for p in first:
+        (tmp_path / f"{frontier.slug(p.system, p.setting)}.json").write_text("{}")
+    again = list(frontier.points(args, images))
+    assert [(p.system, p.setting) for p in again] == [
+        (p.system, p.setting) for p in first
+    ]
+    assert all(p.x_hat is None for p in again)
