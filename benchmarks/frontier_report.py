@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import shlex
 import sys
 
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["convergence", "expand_hqa", "rate", "targets", "write_report"]
+__all__ = [
+    "at_equal_rate",
+    "convergence",
+    "expand_hqa",
+    "interpolate",
+    "rate",
+    "targets",
+    "write_report",
+]
 
 METRICS = (
     ("mse", "MSE", False),
@@ -184,6 +194,50 @@ def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     return [*lines, "", f"{met} of {len(verdicts)} comparisons met (n/a not counted)."]
 
 
+def interpolate(points: list[tuple[float, float]], at: float) -> float | None:
+    """A curve's value at rate ``at``: linear in log(value) against log(rate)
+    between its two nearest points (None outside the points' rates)."""
+    points = sorted(points)
+    for (r0, v0), (r1, v1) in itertools.pairwise(points):
+        if r0 <= at <= r1:
+            t = 0.0 if r1 == r0 else math.log(at / r0) / math.log(r1 / r0)
+            return math.exp((1 - t) * math.log(v0) + t * math.log(v1))
+    return None
+
+
+def at_equal_rate(rows: list[dict], models: tuple[str, ...]) -> list[str]:
+    """Each CompressAI model's curve read at HQA's rates (:func:`interpolate`
+    between the lambdas either side, its collapsed points under 1 bit left out),
+    beside HQA's best mode for each measure."""
+    lines = [
+        "| HQA layer | bits | measure | HQA (best mode) | " + " | ".join(models) + " |",
+        "|---|---|---|---|" + "---|" * len(models),
+    ]
+    for layer, hqa in sorted(_hqa_layers(rows).items(), reverse=True):
+        bits = hqa[0]["bits"]
+        for key, _, _ in METRICS:
+            scored = [r for r in hqa if r.get(key) is not None]
+            if not scored:
+                continue
+            mine = min(scored, key=lambda r: r[key])
+            cells = []
+            for model in models:
+                curve = [
+                    (rate(r), r[key])
+                    for r in rows
+                    if r["system"] == model and rate(r) >= 1 and r.get(key)
+                ]
+                value = interpolate(curve, bits)
+                cells.append("-" if value is None else _value(key, value))
+            lines.append(
+                f"| {layer} | {bits:.1f} | {key.replace('_', ' ')} | "
+                f"{_value(key, mine[key])} ({mine['decoding']}) | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return lines
+
+
 def _notes(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     """How each system's bits are counted, with the flush cost of per-image streams."""
     gaps = [
@@ -282,6 +336,16 @@ def write_report(
         "rate and the goal's limit)",
         "",
         *targets(rows, models),
+        "",
+    ]
+    lines += [
+        "## At equal rate",
+        "",
+        "Each CompressAI model's curve read at HQA's rates (log MSE, rFID and class "
+        "error interpolated linearly in log bits between the lambdas either side; "
+        "'-' where no two of its points bracket the rate).",
+        "",
+        *at_equal_rate(rows, models),
         "",
     ]
     trained = convergence(args.runs, models)

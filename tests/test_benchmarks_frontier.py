@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import compressai_baselines as cb
 
-from frontier_report import convergence, targets
+from frontier_report import at_equal_rate, convergence, interpolate, targets
 from frontier_systems import best_runs, compressai_setting
 
 
@@ -283,3 +283,38 @@ def test_a_rerun_codes_nothing_it_has_cached(tmp_path: Path) -> None:
         (p.system, p.setting) for p in first
     ]
     assert all(p.x_hat is None for p in again)
+
+
+def test_compressai_curves_are_read_at_hqa_s_rates_in_log_log() -> None:
+    """Between the two lambdas either side of HQA's rate, linear in log value
+    against log bits; outside a model's rates, or from collapsed points, nothing."""
+    assert interpolate([(10.0, 0.04), (40.0, 0.01)], 20.0) == pytest.approx(0.02)
+    assert interpolate([(10.0, 0.04), (40.0, 0.01)], 10.0) == pytest.approx(0.04)
+    assert interpolate([(10.0, 0.04), (40.0, 0.01)], 50.0) is None
+    rows = [
+        *_hqa(4, 20.0, mmse={"rfid": 30.0, "class_error": 0.05, "mse": 0.011}),
+        *_hqa(5, 8.0, mmse={"rfid": 90.0, "class_error": 0.08, "mse": 0.027}),
+    ]
+    for bits, ideal, mse in (
+        (128.0, 0.0, 0.06),
+        (128.0, 10.0, 0.04),
+        (200, 40.0, 0.01),
+    ):
+        rows.append(
+            {
+                "system": "mbt2018-mean",
+                "setting": f"{ideal}",
+                "bits": bits,
+                "ideal_bits": ideal,
+                "mse": mse,
+                "class_error": 0.1,
+                "rfid": None,
+            }
+        )
+    lines = at_equal_rate(rows, ("mbt2018-mean",))
+    cells = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in lines}
+    assert cells[("4", "20.0", "mse")].endswith("| 0.0110 (mmse) | 0.0200 |")
+    assert cells[("4", "20.0", "class error")].endswith("| 10.00 % |")
+    assert ("4", "20.0", "rfid") in cells  # HQA has it; the model has none: "-"
+    assert cells[("4", "20.0", "rfid")].endswith("| - |")
+    assert cells[("5", "8.0", "mse")].endswith("| - |")  # only a collapsed point below
