@@ -97,8 +97,10 @@ def _plots(rows: list[dict], results: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         colours = plt.get_cmap("tab20").colors  # one colour per series (> 10 of them)
         for i, name in enumerate(sorted(series)):
-            pts = sorted(
-                (rate(r), r[key]) for r in series[name] if r.get(key) is not None
+            pts = sorted(  # not the collapsed points (< 1 bit: one image for all)
+                (rate(r), r[key])
+                for r in series[name]
+                if r.get(key) is not None and rate(r) >= 1
             )
             if not pts:
                 continue
