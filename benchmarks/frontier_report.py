@@ -271,16 +271,16 @@ def convergence(runs: Sequence[Path], models: tuple[str, ...]) -> list[str]:
     (lambda x 255^2 x MSE + bits per pixel, the best width) after each number of
     steps trained in ``runs``, the change from the shortest to the longest run, and
     how much the chosen run's loss still fell over its last 20 % of steps."""
+    from frontier_systems import finished_runs
+
     best: dict[tuple[str, float], dict[int, dict]] = {}
-    for root in runs:
-        for name in models:
-            for final in sorted((root / name).glob("N*-M*/lmbda-*/final.json")):
-                c = json.loads(final.read_text())
-                runs_at = best.setdefault((name, c["lmbda"]), {})
-                if c["steps"] not in runs_at or (
-                    c["heldout_loss"] < runs_at[c["steps"]]["heldout_loss"]
-                ):
-                    runs_at[c["steps"]] = c
+    for name in models:
+        for c in finished_runs(runs, name):
+            runs_at = best.setdefault((name, c["lmbda"]), {})
+            if c["steps"] not in runs_at or (
+                c["heldout_loss"] < runs_at[c["steps"]]["heldout_loss"]
+            ):
+                runs_at[c["steps"]] = c
     lengths = sorted({s for runs_at in best.values() for s in runs_at})
     if not lengths:
         return []

@@ -32,9 +32,11 @@ from torch import Tensor
 __all__ = [
     "CLASSICAL",
     "Point",
+    "best_runs",
     "classical_points",
     "compressai_points",
     "compressai_setting",
+    "finished_runs",
     "to_uint8",
 ]
 
@@ -139,19 +141,22 @@ def best_runs(runs: Path | Sequence[Path], name: str) -> list[dict]:
     of ``compressai_baselines.py``: ``widths.json`` chose one width at a single
     lambda; where other widths or longer runs exist, the held-out digits pick per
     lambda)."""
-    roots = [runs] if isinstance(runs, Path) else list(runs)
     best: dict[float, dict] = {}
-    for root in roots:
+    for config in finished_runs(runs, name):
+        lmbda = config["lmbda"]
+        if lmbda not in best or config["heldout_loss"] < best[lmbda]["heldout_loss"]:
+            best[lmbda] = config
+    return [best[k] for k in sorted(best)]
+
+
+def finished_runs(runs: Path | Sequence[Path], name: str) -> Iterator[dict]:
+    """The final metrics and config of every finished run of ``name`` in ``runs``
+    (``final.json``, with its folder as ``"dir"``)."""
+    for root in [runs] if isinstance(runs, Path) else runs:
         for final in sorted((root / name).glob("N*-M*/lmbda-*/final.json")):
             config = json.loads(final.read_text())
             config["dir"] = final.parent
-            lmbda = config["lmbda"]
-            if (
-                lmbda not in best
-                or config["heldout_loss"] < best[lmbda]["heldout_loss"]
-            ):
-                best[lmbda] = config
-    return [best[k] for k in sorted(best)]
+            yield config
 
 
 def compressai_setting(config: dict) -> str:
