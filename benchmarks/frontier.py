@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compressai_baselines import MODELS
 from frontier_hqa import hqa_points
-from frontier_report import rate
+from frontier_report import codes_nothing, rate
 from frontier_systems import (
     CLASSICAL,
     Point,
@@ -179,12 +179,6 @@ def add_rfid(
         atomic_write(shared, (json.dumps(stored, indent=2) + "\n").encode())
 
 
-def _codes_nothing(row: dict) -> bool:
-    """A point whose codes carry under one bit per digit (a collapsed model)."""
-    ideal = row.get("ideal_bits")
-    return ideal is not None and ideal < 1.0
-
-
 def cached_rows(args: argparse.Namespace) -> list[dict]:
     """The points of ``args.systems`` cached in ``args.output``; CompressAI's at
     each lambda's best width only (as a measuring run would score them now)."""
@@ -273,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     cache: dict = {}
     for row in sorted(rows, key=rate):  # the lowest rates first
         path = args.output / f"{slug(row['system'], row['setting'])}.json"
-        if "rfid" not in row and args.rfid_n and _codes_nothing(row):
+        if "rfid" not in row and args.rfid_n and codes_nothing(row):
             row["rfid_note"] = "codes nothing (one image for every digit): not measured"
             path.write_text(json.dumps(row, indent=1) + "\n")
             continue

@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "at_equal_rate",
+    "codes_nothing",
     "convergence",
     "expand_hqa",
     "interpolate",
@@ -100,7 +101,7 @@ def _plots(rows: list[dict], results: Path) -> list[Path]:
             pts = sorted(  # not the collapsed points (< 1 bit: one image for all)
                 (rate(r), r[key])
                 for r in series[name]
-                if r.get(key) is not None and rate(r) >= 1
+                if r.get(key) is not None and not codes_nothing(r)
             )
             if not pts:
                 continue
@@ -149,6 +150,13 @@ def rate(row: dict) -> float:
     ideal = row.get("ideal_bits")
     per_image = not row["system"].startswith(("hqa", "k-means"))
     return ideal if per_image and ideal is not None else row["bits"]
+
+
+def codes_nothing(row: dict) -> bool:
+    """A point whose codes carry under one bit per digit (a collapsed model: one
+    image for every digit); left out of curves, plots and rFID."""
+    ideal = row.get("ideal_bits")
+    return ideal is not None and ideal < 1.0
 
 
 def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
@@ -227,7 +235,7 @@ def at_equal_rate(rows: list[dict], models: tuple[str, ...]) -> list[str]:
                 curve = [
                     (rate(r), r[key])
                     for r in rows
-                    if r["system"] == model and rate(r) >= 1 and r.get(key)
+                    if r["system"] == model and not codes_nothing(r) and r.get(key)
                 ]
                 value = interpolate(curve, bits)
                 cells.append("-" if value is None else _value(key, value))
@@ -245,7 +253,9 @@ def _notes(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     gaps = [
         r["bits"] - r["ideal_bits"]
         for r in rows
-        if r["system"] in models and r.get("ideal_bits") is not None and r["bits"] > 1
+        if r["system"] in models
+        and r.get("ideal_bits") is not None
+        and not codes_nothing(r)
     ]
     flush = (
         f" Here real minus ideal is {min(gaps):.0f} to {max(gaps):.0f} bits per digit "
