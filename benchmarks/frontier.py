@@ -26,8 +26,8 @@ rows (the same seeded decodes). CompressAI is compared and plotted at its ideal
 bits (its real bytes pay a flush per digit; see the table's notes).
 
     python benchmarks/frontier.py --data-root ../shared/data \\
-        --runs ~/runs/compressai ~/runs/compressai-long --output ~/runs/frontier \\
-        --tradeoff ~/runs/tradeoff
+        --runs ~/runs/compressai ~/runs/compressai-long ~/runs/compressai-32k \\
+        --output ~/runs/frontier --tradeoff ~/runs/tradeoff
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ import math
 import shlex
 import sys
 
-from collections.abc import Sequence
 from pathlib import Path
+
+from frontier_training import section
 
 __all__ = [
     "at_equal_rate",
     "codes_nothing",
-    "convergence",
     "expand_hqa",
     "interpolate",
     "rate",
@@ -276,47 +276,6 @@ def _notes(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     ]
 
 
-def convergence(runs: Sequence[Path], models: tuple[str, ...]) -> list[str]:
-    """The training-length check of every CompressAI lambda: its held-out loss
-    (lambda x 255^2 x MSE + bits per pixel, the best width) after each number of
-    steps trained in ``runs``, the change from the shortest to the longest run, and
-    how much the chosen run's loss still fell over its last 20 % of steps."""
-    from frontier_systems import finished_runs
-
-    best: dict[tuple[str, float], dict[int, dict]] = {}
-    for name in models:
-        for c in finished_runs(runs, name):
-            runs_at = best.setdefault((name, c["lmbda"]), {})
-            if c["steps"] not in runs_at or (
-                c["heldout_loss"] < runs_at[c["steps"]]["heldout_loss"]
-            ):
-                runs_at[c["steps"]] = c
-    lengths = sorted({s for runs_at in best.values() for s in runs_at})
-    if not lengths:
-        return []
-    lines = [
-        "| model | lambda | "
-        + " | ".join(f"held-out loss, {s:,} steps" for s in lengths)
-        + " | change | chosen run: fall over its last 20 % |",
-        "|---|---|" + "---|" * len(lengths) + "---|---|",
-    ]
-    for (name, lmbda), runs_at in sorted(best.items()):
-        losses = [runs_at[s]["heldout_loss"] if s in runs_at else None for s in lengths]
-        shortest, longest = runs_at[min(runs_at)], runs_at[max(runs_at)]
-        change = (
-            f"{100 * (longest['heldout_loss'] / shortest['heldout_loss'] - 1):+.1f} %"
-            if len(runs_at) > 1
-            else "-"
-        )
-        chosen = min(runs_at.values(), key=lambda c: c["heldout_loss"])
-        lines.append(
-            f"| {name} | {lmbda:g} | "
-            + " | ".join("-" if v is None else f"{v:.4f}" for v in losses)
-            + f" | {change} | {100 * chosen['flat']:.2f} % |"
-        )
-    return lines
-
-
 def _value(key: str, value: float) -> str:
     if key == "class_error":
         return f"{100 * value:.2f} %"
@@ -360,20 +319,7 @@ def write_report(
         *at_equal_rate(rows, models),
         "",
     ]
-    trained = convergence(args.runs, models)
-    if trained:
-        lines += [
-            "## Training length of the CompressAI baselines",
-            "",
-            "The table scores each lambda at its run of lowest held-out loss (5,000 "
-            "training digits never trained on). A run is taken as converged where "
-            "training 4x longer changed its held-out loss by little; the last "
-            "column alone is not evidence (the learning rate drops at 70 % of the "
-            "steps, which flattens every run's tail).",
-            "",
-            *trained,
-            "",
-        ]
+    lines += [*section(args.runs, models), ""]
     (results / "frontier.md").write_text("\n".join(lines))
     for path in _plots(rows, results):
         print(f"wrote {path}")

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import compressai_baselines as cb
 
-from frontier_report import at_equal_rate, convergence, interpolate, targets
+from frontier_report import at_equal_rate, interpolate, targets
 from frontier_systems import best_runs, compressai_setting
 
 
@@ -113,32 +113,6 @@ def test_each_lambda_is_scored_at_its_best_held_out_width(tmp_path: Path) -> Non
         (1e-2, 8, 16000),
     ]
     assert compressai_setting(picked[1]) == "lambda=0.01, N=8, M=12, 16000 steps"
-
-
-def test_the_training_length_table_compares_each_lambda_across_step_counts(
-    tmp_path: Path,
-) -> None:
-    """Per model and lambda: the best width's held-out loss at each step count, the
-    change from the shortest to the longest run, the chosen run's tail fall."""
-    for root, (n, m), lmbda, steps, loss, flat in (
-        ("sweep", (8, 12), 1e-3, 4000, 0.50, 0.02),
-        ("sweep", (16, 24), 1e-3, 4000, 0.40, 0.03),  # the 4k width chosen
-        ("long", (16, 24), 1e-3, 16000, 0.36, 0.004),
-        ("sweep", (16, 24), 1e-2, 4000, 0.90, 0.01),
-    ):
-        run = tmp_path / root / "mbt2018-mean" / f"N{n}-M{m}" / f"lmbda-{lmbda:g}"
-        run.mkdir(parents=True)
-        config = {"N": n, "M": m, "lmbda": lmbda, "steps": steps}
-        config |= {"heldout_loss": loss, "flat": flat}
-        (run / "final.json").write_text(json.dumps(config))
-    lines = convergence([tmp_path / "sweep", tmp_path / "long"], ("mbt2018-mean",))
-    assert "4,000 steps" in lines[0] and "16,000 steps" in lines[0]
-    rows = {line.split("|")[2].strip(): line for line in lines[2:]}
-    assert (
-        rows["0.001"] == "| mbt2018-mean | 0.001 | 0.4000 | 0.3600 | -10.0 % | 0.40 % |"
-    )
-    assert rows["0.01"] == "| mbt2018-mean | 0.01 | 0.9000 | - | - | 1.00 % |"
-    assert convergence([tmp_path / "nothing"], ("mbt2018-mean",)) == []
 
 
 def _hqa(layer: int, bits: float, **decodes: dict) -> list[dict]:
