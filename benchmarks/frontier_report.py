@@ -164,12 +164,14 @@ def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     has lower rFID and class error than every CompressAI point at equal or higher
     rate (up to 128 bits); at <= 32 bits its mmse decoding has lower MSE than
     every CompressAI point at equal or higher rate (up to 32 bits). CompressAI's
-    rate is its ideal bits (:func:`rate`), the reading most favourable to it."""
+    rate is its ideal bits (:func:`rate`), the reading most favourable to it.
+    "HQA against it" is HQA's value relative to that point's: how far the
+    baseline's would have to move for the verdict to turn."""
     rivals = [r for r in rows if r["system"] in models]
     lines = [
         "| HQA layer | bits (best prior) | goal | HQA | best CompressAI in range "
-        "| verdict |",
-        "|---|---|---|---|---|---|",
+        "| HQA against it | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for layer, hqa in sorted(_hqa_layers(rows).items(), reverse=True):
@@ -186,11 +188,12 @@ def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
             ]
             best = min(near, key=lambda r: r[key]) if near else None
             if best is None:
-                theirs, verdict = "no CompressAI point in range", "n/a"
+                theirs, gap, verdict = "no CompressAI point in range", "-", "n/a"
             else:
                 met = mine[key] < best[key]
                 verdicts.append(met)
                 verdict = "met" if met else "**missed**"
+                gap = f"{100 * (mine[key] / best[key] - 1):+.0f} %"
                 theirs = (
                     f"{_value(key, best[key])} ({best['system']}, "
                     f"{rate(best):.0f} bits ideal, {best['bits']:.0f} real)"
@@ -198,7 +201,7 @@ def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:
             lines.append(
                 f"| {layer} | {bits:.1f} | {key.replace('_', ' ')} <= {limit} bits | "
                 f"{_value(key, mine[key])} ({mine['setting'].split(', ', 1)[1]}) | "
-                f"{theirs} | {verdict} |"
+                f"{theirs} | {gap} | {verdict} |"
             )
     met = sum(verdicts)
     return [*lines, "", f"{met} of {len(verdicts)} comparisons met (n/a not counted)."]
