@@ -72,7 +72,7 @@ def convergence(runs: Sequence[Path], models: tuple[str, ...]) -> list[str]:
         if len(steps) > 1:
             shorter, longest = runs_at[steps[-2]], runs_at[steps[-1]]
             change = (
-                f"{100 * (longest['heldout_loss'] / shorter['heldout_loss'] - 1):+.1f}"
+                f"{100 * (longest['heldout_loss'] / shorter['heldout_loss'] - 1):+.2f}"
                 f" % (x{steps[-1] // steps[-2]})"
             )
         lines.append(

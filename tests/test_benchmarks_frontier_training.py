@@ -35,7 +35,7 @@ def test_the_table_compares_each_lambda_across_step_counts(tmp_path: Path) -> No
     assert "4,000 steps" in lines[0] and "32,000 steps" in lines[0]
     rows = {line.split("|")[2].strip(): line for line in lines[2:]}
     assert rows["0.001"] == (
-        "| mbt2018-mean | 0.001 | 0.4000 | 0.3600 | 0.3500 | -2.8 % (x2) | 0.30 % | yes |"
+        "| mbt2018-mean | 0.001 | 0.4000 | 0.3600 | 0.3500 | -2.78 % (x2) | 0.30 % | yes |"
     )
     assert rows["0.01"] == (
         "| mbt2018-mean | 0.01 | 0.9000 | - | - | - | 1.00 % | no: tail still falling |"
