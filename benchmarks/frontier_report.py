@@ -11,7 +11,7 @@ import sys
 
 from pathlib import Path
 
-from frontier_training import section
+from frontier_training import COLLAPSED_BITS, section
 
 __all__ = [
     "at_equal_rate",
@@ -156,7 +156,7 @@ def codes_nothing(row: dict) -> bool:
     """A point whose codes carry under one bit per digit (a collapsed model: one
     image for every digit); left out of curves, plots and rFID."""
     ideal = row.get("ideal_bits")
-    return ideal is not None and ideal < 1.0
+    return ideal is not None and ideal < COLLAPSED_BITS
 
 
 def targets(rows: list[dict], models: tuple[str, ...]) -> list[str]:

@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["FLAT_TAIL", "LONGER_GAIN", "convergence", "section", "verdict"]
+__all__ = [
+    "COLLAPSED_BITS",
+    "FLAT_TAIL",
+    "LONGER_GAIN",
+    "convergence",
+    "section",
+    "verdict",
+]
 
+#: bits per digit under which a model codes nothing (one image for every digit).
+COLLAPSED_BITS = 1.0
 #: most the held-out loss may still fall over a run's last 20 % of steps.
 FLAT_TAIL = 0.01
 #: most the longest run may lower the held-out loss below the next-shorter one.
@@ -38,7 +47,7 @@ def _by_length(runs: Sequence[Path], models: tuple[str, ...]) -> dict:
 def verdict(runs_at: dict[int, dict]) -> str:
     """Whether the longest run of one lambda is converged, and if not, why."""
     longest = runs_at[max(runs_at)]
-    if longest.get("heldout_bits", 1.0) < 1.0:
+    if longest.get("heldout_bits", COLLAPSED_BITS) < COLLAPSED_BITS:
         return "collapsed (codes nothing)"
     if longest["flat"] >= FLAT_TAIL:
         return "no: tail still falling"
