@@ -27,6 +27,7 @@ bits (its real bytes pay a flush per digit; see the table's notes).
 
     python benchmarks/frontier.py --data-root ../shared/data \\
         --runs ~/runs/compressai ~/runs/compressai-long ~/runs/compressai-32k \\
+            ~/runs/compressai-64k \\
         --output ~/runs/frontier --tradeoff ~/runs/tradeoff
 """
 
